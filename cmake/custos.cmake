@@ -8,10 +8,13 @@ function(custos_library name)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# custos_test(NAME SRCS a_test.cc DEPS x y [LABELS l]) : a GoogleTest binary registered with CTest.
+# custos_test(NAME SRCS a_test.cc DEPS x y [LABELS l]): a GoogleTest binary registered with
+# CTest, one CTest test per test case. Every test sees the environment variable CUSTOS_SOURCE_DIR;
+# the macro CUSTOS_DEFAULT_BINARY names the `custos` binary (for integration tests).
 function(custos_test name)
   cmake_parse_arguments(ARG "" "" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
+  target_compile_definitions(${name} PRIVATE CUSTOS_DEFAULT_BINARY="${CMAKE_BINARY_DIR}/custos")
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   set(labels unit)
   if(ARG_LABELS)

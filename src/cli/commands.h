@@ -1,0 +1,18 @@
+// Registration of every `custos` subcommand group; each is defined beside its component's CLI
+// code in this folder and called once from main.cc.
+#ifndef CUSTOS_CLI_COMMANDS_H_
+#define CUSTOS_CLI_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_env.h"
+
+namespace custos {
+
+void AddServeCommand(CLI::App& root, CliEnv& env);   // serve_command.cc
+void AddConfigCommands(CLI::App& root, CliEnv& env);  // config_commands.cc
+void AddCaCommands(CLI::App& root, CliEnv& env);      // ca_commands.cc: ca init|show|renew|rekey, cert list|show|revoke
+
+}  // namespace custos
+
+#endif  // CUSTOS_CLI_COMMANDS_H_
