@@ -102,10 +102,12 @@ struct CertificateRecord {
   Time created_at;
 };
 
+// List() returns certificates ordered by serial_hex compared as text (the same order on both
+// drivers); page by passing the last serial of a page as the next page's after_serial.
 struct CertificateFilter {
   std::string status;     // "" = any
   std::string requester;  // "" = any
-  int64_t limit = 100;
+  int64_t limit = 100;    // <= 0 means 100; at most 10000
   std::string after_serial;  // paging: serials greater than this
 };
 
@@ -123,6 +125,55 @@ class CertStore {
   virtual StatusOr<std::vector<CertificateRecord>> ListRevoked(int64_t issuer_id, Time now) = 0;
 };
 
+// ---- SCEP (RFC 8894) ---------------------------------------------------------------------------
+
+// A dynamic one-time SCEP challenge. Only its SHA-256 is stored, never the challenge itself.
+struct ScepChallengeRecord {
+  std::string challenge_sha256;  // lowercase hex; unique
+  Time created_at;
+  Time expires_at;
+  std::string bound_to;  // device serial number or UDID it is reserved for; "" = any device
+  std::optional<Time> spent_at;
+  std::string spent_by;  // transactionID of the request that spent it
+};
+
+// One SCEP enrollment transaction (PKCSReq / RenewalReq), for idempotency, PENDING and approval.
+struct ScepTransactionRecord {
+  std::string transaction_id;  // unique
+  std::string spki_sha256;     // hex SHA-256 of the requested public key
+  std::string message_type;    // "PKCSReq" | "RenewalReq"
+  std::string status;          // "pending" | "issued" | "rejected"
+  std::string subject;         // RFC 2253 subject of the CSR
+  std::string csr_der;         // kept while pending, for issuance at approval
+  std::string renewal_of;      // serial_hex of the renewed certificate, or ""
+  std::string cert_serial;     // serial_hex once issued
+  Time created_at;
+  Time updated_at;
+};
+
+class ScepStore {
+ public:
+  virtual ~ScepStore() = default;
+  virtual Status InsertChallenge(const ScepChallengeRecord& c) = 0;  // ALREADY_EXISTS
+  virtual StatusOr<ScepChallengeRecord> GetChallenge(std::string_view sha256) = 0;  // NOT_FOUND
+  // Marks the challenge spent by `transaction_id` if it is unspent and unexpired at `now`, in one
+  // statement, so that two concurrent requests cannot both spend it. NOT_FOUND for an unknown
+  // challenge; FAILED_PRECONDITION when it is spent or expired.
+  virtual Status SpendChallenge(std::string_view sha256, Time now,
+                                std::string_view transaction_id) = 0;
+  // Removes challenges that expired before `before`; returns how many.
+  virtual StatusOr<int64_t> DeleteExpiredChallenges(Time before) = 0;
+
+  virtual Status InsertTransaction(const ScepTransactionRecord& t) = 0;  // ALREADY_EXISTS
+  virtual StatusOr<ScepTransactionRecord> GetTransaction(std::string_view transaction_id) = 0;
+  // Sets status and cert_serial (and clears csr_der once issued or rejected). NOT_FOUND.
+  virtual Status UpdateTransaction(std::string_view transaction_id, std::string_view status,
+                                   std::string_view cert_serial, Time now) = 0;
+  // Transactions with `status` ("" = any), oldest first.
+  virtual StatusOr<std::vector<ScepTransactionRecord>> ListTransactions(std::string_view status,
+                                                                        int64_t limit) = 0;
+};
+
 // ---- Units of work -----------------------------------------------------------------------------
 
 // The role stores, all bound to one transaction. Valid only inside the Transact callback.
@@ -131,6 +182,7 @@ class Stores {
   virtual ~Stores() = default;
   virtual CaStore& ca() = 0;
   virtual CertStore& certs() = 0;
+  virtual ScepStore& scep() = 0;
 };
 
 enum class TxMode { kReadWrite, kReadOnly };
@@ -144,7 +196,10 @@ class Storage {
   // as it was and returns FAILED_PRECONDITION naming the migration.
   static StatusOr<std::unique_ptr<Storage>> Open(const StorageConfig& config, Clock* clock);
 
-  // Runs `fn` in one transaction: commit on OK, rollback otherwise; retries on ABORTED.
+  // Runs `fn` in one transaction: commit on OK, rollback otherwise; retries on ABORTED (so `fn`
+  // may run more than once: keep side effects outside the database out of it). Thread-safe; do
+  // not call Transact from inside `fn` (FAILED_PRECONDITION on SQLite, a possible self-deadlock
+  // on PostgreSQL). Read-only transactions refuse writes.
   virtual Status Transact(const std::function<Status(Stores&)>& fn,
                           TxMode mode = TxMode::kReadWrite) = 0;
 

@@ -1,0 +1,195 @@
+// The schema of custos, as numbered migrations (see migrations.h).
+//
+// TO ADD A TABLE OR COLUMN: append ONE entry to kMigrations below, with the next version number,
+// a short snake_case name and its SQL as a raw string literal. That is the whole job: Storage::Open
+// applies it everywhere, in the same transaction as the version bump. Never edit or renumber an
+// entry that has been committed: databases in the field already ran it.
+// Write SQL both SQLite and PostgreSQL accept:
+//   - ids: `id {{AUTOID}}`; byte strings: {{BLOB}}; everything else TEXT, BIGINT or INTEGER;
+//   - times as BIGINT unix seconds, booleans as INTEGER 0/1;
+//   - CREATE INDEX for the lookups your role store makes; name every index <table>_<columns>.
+// The conformance suite (storage_conformance_test.cc) runs every migration on both drivers.
+#include "storage/migrations.h"
+
+#include <iterator>
+#include <thread>
+#include <utility>
+
+#include "base/logging.h"
+
+namespace custos {
+namespace {
+
+constexpr Migration kMigrations[] = {
+    {1, "ca_and_certificates", R"sql(
+CREATE TABLE ca_keys (
+  id {{AUTOID}},
+  pkcs8_pem TEXT NOT NULL,
+  encrypted INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE ca_certs (
+  id {{AUTOID}},
+  role TEXT NOT NULL CHECK (role IN ('root', 'issuing')),
+  key_id BIGINT NOT NULL REFERENCES ca_keys (id),
+  der {{BLOB}} NOT NULL,
+  subject TEXT NOT NULL,
+  serial_hex TEXT NOT NULL,
+  sha256_hex TEXT NOT NULL UNIQUE,
+  not_before BIGINT NOT NULL,
+  not_after BIGINT NOT NULL,
+  active INTEGER NOT NULL DEFAULT 0,
+  crl_number BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX ca_certs_role_active ON ca_certs (role, active);
+
+CREATE TABLE crls (
+  ca_cert_id BIGINT PRIMARY KEY REFERENCES ca_certs (id),
+  number BIGINT NOT NULL,
+  der {{BLOB}} NOT NULL,
+  this_update BIGINT NOT NULL,
+  next_update BIGINT NOT NULL
+);
+
+CREATE TABLE certificates (
+  id {{AUTOID}},
+  serial_hex TEXT NOT NULL UNIQUE,
+  subject TEXT NOT NULL,
+  sans_json TEXT NOT NULL,
+  spki_sha256 TEXT NOT NULL,
+  cert_sha256 TEXT NOT NULL UNIQUE,
+  not_before BIGINT NOT NULL,
+  not_after BIGINT NOT NULL,
+  issuer_id BIGINT NOT NULL REFERENCES ca_certs (id),
+  requester TEXT NOT NULL,
+  requester_ref TEXT NOT NULL,
+  status TEXT NOT NULL,
+  revoked_at BIGINT,
+  revocation_reason BIGINT NOT NULL DEFAULT 0,
+  renewal_of TEXT NOT NULL,
+  attributes_json TEXT NOT NULL,
+  der {{BLOB}} NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX certificates_issuer_id_status_not_after ON certificates (issuer_id, status, not_after);
+CREATE INDEX certificates_status_serial_hex ON certificates (status, serial_hex);
+CREATE INDEX certificates_requester_serial_hex ON certificates (requester, serial_hex);
+CREATE INDEX certificates_spki_sha256 ON certificates (spki_sha256);
+CREATE INDEX certificates_renewal_of ON certificates (renewal_of);
+)sql"},
+    {2, "scep", R"sql(
+CREATE TABLE scep_challenges (
+  id {{AUTOID}},
+  challenge_sha256 TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  bound_to TEXT NOT NULL,
+  spent_at BIGINT,
+  spent_by TEXT NOT NULL
+);
+CREATE INDEX scep_challenges_expires_at ON scep_challenges (expires_at);
+
+CREATE TABLE scep_transactions (
+  transaction_id TEXT PRIMARY KEY,
+  spki_sha256 TEXT NOT NULL,
+  message_type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  csr_der {{BLOB}} NOT NULL,
+  renewal_of TEXT NOT NULL,
+  cert_serial TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX scep_transactions_status_created_at ON scep_transactions (status, created_at);
+)sql"},
+};
+
+// Any constant will do; it only has to be the same in every custos process.
+constexpr int64_t kMigrationLockKey = 0x637573746f73;  // "custos"
+
+Status ApplyOnce(sql::Database& db, const std::vector<Migration>& migrations, Clock* clock) {
+  ASSIGN_OR_RETURN(auto tx, db.Begin(TxMode::kReadWrite));
+  if (db.dialect() == sql::Dialect::kPostgres) {
+    RETURN_IF_ERROR(tx->Exec("SELECT pg_advisory_xact_lock($1)", {sql::Int(kMigrationLockKey)}));
+  }
+  RETURN_IF_ERROR(tx->ExecScript(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"));
+  ASSIGN_OR_RETURN(int64_t current, ReadSchemaVersion(*tx));
+  const int64_t newest = migrations.empty() ? 0 : migrations.back().version;
+  if (current > newest) {
+    ASSIGN_OR_RETURN(auto r, tx->Exec("SELECT name FROM schema_migrations WHERE version = $1",
+                                      {sql::Int(current)}));
+    std::string name = r.rows.empty() ? "?" : r.rows[0].GetText(0).value_or("?");
+    return FailedPreconditionError(
+        "the database schema is at version " + std::to_string(current) + " (" + name +
+        "), newer than this custos knows (" + std::to_string(newest) +
+        "): it was upgraded by a newer custos; run that version or restore a backup");
+  }
+  for (const Migration& m : migrations) {
+    if (m.version <= current) continue;
+    Status s = tx->ExecScript(DialectSql(m.sql, db.dialect()));
+    if (s.ok()) {
+      s = tx->Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                   {sql::Int(m.version), sql::Text(m.name), sql::UnixTime(clock->Now())})
+              .status();
+    }
+    if (!s.ok()) {
+      if (s.code() == StatusCode::kAborted) return s;  // a concurrent writer: retried
+      return FailedPreconditionError("migration " + std::to_string(m.version) + " (" +
+                                     std::string(m.name) + ") failed: " + s.message() +
+                                     "; the schema was left at version " +
+                                     std::to_string(current));
+    }
+    spdlog::info("applied database migration {} ({})", m.version, m.name);
+  }
+  return tx->Commit();
+}
+
+}  // namespace
+
+const std::vector<Migration>& BuiltinMigrations() {
+  static const std::vector<Migration> kList(std::begin(kMigrations), std::end(kMigrations));
+  return kList;
+}
+
+std::string DialectSql(std::string_view sql, sql::Dialect dialect) {
+  const bool pg = dialect == sql::Dialect::kPostgres;
+  const std::pair<std::string_view, std::string_view> kSubstitutions[] = {
+      {"{{AUTOID}}", pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"},
+      {"{{BLOB}}", pg ? "BYTEA" : "BLOB"},
+  };
+  std::string out(sql);
+  for (const auto& [from, to] : kSubstitutions) {
+    for (size_t pos = 0; (pos = out.find(from, pos)) != std::string::npos; pos += to.size()) {
+      out.replace(pos, from.size(), to);
+    }
+  }
+  return out;
+}
+
+StatusOr<int64_t> ReadSchemaVersion(sql::Transaction& tx) {
+  ASSIGN_OR_RETURN(auto r, tx.Exec("SELECT MAX(version) FROM schema_migrations"));
+  if (r.rows.empty() || r.rows[0].IsNull(0)) return int64_t{0};
+  return r.rows[0].GetInt(0);
+}
+
+Status ApplyMigrations(sql::Database& db, const std::vector<Migration>& migrations, Clock* clock) {
+  for (size_t i = 1; i < migrations.size(); ++i) {
+    if (migrations[i].version <= migrations[i - 1].version) {
+      return InternalError("migration versions are not strictly increasing at " +
+                           std::to_string(migrations[i].version));
+    }
+  }
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    Status s = ApplyOnce(db, migrations, clock);
+    if (s.code() != StatusCode::kAborted || attempt == kAttempts) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+  }
+}
+
+}  // namespace custos
