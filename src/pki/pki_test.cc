@@ -1,0 +1,613 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "base/encoding.h"
+#include "pki/crl.h"
+#include "pki/csr.h"
+#include "pki/key.h"
+#include "pki/verify.h"
+#include "pki/x509.h"
+
+namespace custos {
+namespace {
+
+// 2027-01-15T08:00:00Z.
+const Time kT0 = FromUnixSeconds(1800000000);
+constexpr auto kDay = std::chrono::hours(24);
+
+struct Ca {
+  EvpPkeyPtr key;
+  X509Ptr cert;
+};
+
+EvpPkeyPtr Key(KeyAlgorithm alg = KeyAlgorithm::kEcP256, int bits = 2048) {
+  auto k = GenerateKey(alg, bits);
+  EXPECT_TRUE(k.ok()) << k.status();
+  return std::move(k).value();
+}
+
+Ca MakeRoot(std::string cn, KeyAlgorithm alg = KeyAlgorithm::kEcP256, Time nb = kT0 - 10 * kDay,
+            Time na = kT0 + 3650 * kDay) {
+  Ca ca;
+  ca.key = Key(alg);
+  CertificateTemplate t;
+  t.subject = {{"CN", cn}, {"O", "custos test"}};
+  t.basic_constraints_ca = true;
+  t.key_usage = kKuKeyCertSign | kKuCrlSign;
+  t.not_before = nb;
+  t.not_after = na;
+  t.serial_hex = "01";
+  auto cert = BuildCertificate(t, ca.key.get(), nullptr, ca.key.get());
+  EXPECT_TRUE(cert.ok()) << cert.status();
+  ca.cert = std::move(cert).value();
+  return ca;
+}
+
+Ca MakeSub(const Ca& parent, std::string cn, Time nb = kT0 - 5 * kDay,
+           Time na = kT0 + 1000 * kDay) {
+  Ca ca;
+  ca.key = Key();
+  CertificateTemplate t;
+  t.subject = {{"CN", cn}};
+  t.basic_constraints_ca = true;
+  t.path_length = 0;
+  t.key_usage = kKuKeyCertSign | kKuCrlSign;
+  t.not_before = nb;
+  t.not_after = na;
+  t.serial_hex = "02";
+  auto cert = BuildCertificate(t, ca.key.get(), parent.cert.get(), parent.key.get());
+  EXPECT_TRUE(cert.ok()) << cert.status();
+  ca.cert = std::move(cert).value();
+  return ca;
+}
+
+X509Ptr MakeLeaf(const Ca& issuer, EVP_PKEY* key, Time nb, Time na, std::vector<San> sans = {}) {
+  CertificateTemplate t;
+  t.subject = {{"CN", "device"}};
+  t.sans = std::move(sans);
+  t.key_usage = kKuDigitalSignature;
+  t.extended_key_usages = {kEkuClientAuth};
+  t.not_before = nb;
+  t.not_after = na;
+  t.serial_hex = "7f00aa";
+  auto cert = BuildCertificate(t, key, issuer.cert.get(), issuer.key.get());
+  EXPECT_TRUE(cert.ok()) << cert.status();
+  return std::move(cert).value();
+}
+
+std::string RunCommand(const std::string& cmd, int* exit_code = nullptr) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int rc = pclose(p);
+  if (exit_code != nullptr) *exit_code = WEXITSTATUS(rc);
+  return out;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/custos-pki-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string File(const std::string& name, const std::string& content) const {
+    std::string p = path_ + "/" + name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// ---- Keys --------------------------------------------------------------------------------------
+
+TEST(KeyTest, Pkcs8RoundTripPlainAndEncrypted) {
+  EvpPkeyPtr key = Key(KeyAlgorithm::kRsa, 2048);
+  EXPECT_EQ(KeyDescription(key.get()), "rsa-2048");
+
+  auto plain = PrivateKeyToPkcs8Pem(key.get(), "");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_NE(plain->find("BEGIN PRIVATE KEY"), std::string::npos);
+  EXPECT_FALSE(IsEncryptedPrivateKeyPem(*plain));
+  auto back = PrivateKeyFromPem(*plain, "");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(PublicKeysEqual(key.get(), back->get()));
+
+  auto enc = PrivateKeyToPkcs8Pem(key.get(), "correct horse");
+  ASSERT_TRUE(enc.ok());
+  EXPECT_NE(enc->find("BEGIN ENCRYPTED PRIVATE KEY"), std::string::npos);
+  EXPECT_TRUE(IsEncryptedPrivateKeyPem(*enc));
+  auto dec = PrivateKeyFromPem(*enc, "correct horse");
+  ASSERT_TRUE(dec.ok()) << dec.status();
+  EXPECT_TRUE(PublicKeysEqual(key.get(), dec->get()));
+
+  // The encryption is PBES2 with AES-256-CBC, as the openssl CLI reports it.
+  TempDir dir;
+  std::string path = dir.File("k.pem", *enc);
+  std::string info = RunCommand("openssl asn1parse -in " + path);
+  EXPECT_NE(info.find("PBES2"), std::string::npos) << info;
+  EXPECT_NE(info.find("aes-256-cbc"), std::string::npos) << info;
+}
+
+TEST(KeyTest, WrongPassphraseIsAClearError) {
+  EvpPkeyPtr key = Key(KeyAlgorithm::kEcP384);
+  auto enc = PrivateKeyToPkcs8Pem(key.get(), "right");
+  ASSERT_TRUE(enc.ok());
+  auto wrong = PrivateKeyFromPem(*enc, "wrong");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(wrong.status().message(), "wrong passphrase or corrupt key");
+  auto none = PrivateKeyFromPem(*enc, "");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("no passphrase"), std::string::npos);
+  auto garbage = PrivateKeyFromPem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                                   "");
+  EXPECT_FALSE(garbage.ok());
+  // A corrupted ciphertext: flip a character in the middle of the base64 body.
+  std::string damaged = *enc;
+  damaged[damaged.size() / 2] = damaged[damaged.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(PrivateKeyFromPem(damaged, "right").ok());
+}
+
+TEST(KeyTest, SpkiRoundTripAndDigests) {
+  EvpPkeyPtr key = Key(KeyAlgorithm::kEcP384);
+  EXPECT_EQ(KeyDescription(key.get()), "ec-p384");
+  EXPECT_EQ(SigningDigestFor(key.get()), EVP_sha384());
+  EvpPkeyPtr p256 = Key(KeyAlgorithm::kEcP256);
+  EXPECT_EQ(KeyDescription(p256.get()), "ec-p256");
+  EXPECT_EQ(SigningDigestFor(p256.get()), EVP_sha256());
+  auto der = PublicKeyToSpkiDer(key.get());
+  ASSERT_TRUE(der.ok());
+  auto back = PublicKeyFromSpkiDer(*der);
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(PublicKeysEqual(key.get(), back->get()));
+  EXPECT_FALSE(PublicKeysEqual(key.get(), p256.get()));
+  EXPECT_EQ(SpkiSha256Hex(key.get()), Sha256Hex(*der));
+  EXPECT_FALSE(PublicKeyFromSpkiDer(der->substr(0, der->size() - 3)).ok());
+  EXPECT_FALSE(PublicKeyFromSpkiDer(*der + "x").ok());
+  EXPECT_FALSE(GenerateKey(KeyAlgorithm::kRsa, 1024).ok());
+  EXPECT_FALSE(ParseKeyAlgorithm("dsa").ok());
+}
+
+// ---- Certificates ------------------------------------------------------------------------------
+
+TEST(CertificateTest, BuildParseRoundTrip) {
+  Ca root = MakeRoot("Root", KeyAlgorithm::kEcP384);
+  EvpPkeyPtr leaf_key = Key();
+  std::vector<San> sans = {{"dns", "device.example", ""},
+                           {"email", "it@example.com", ""},
+                           {"uri", "urn:uuid:1234", ""},
+                           {"ip", "192.0.2.7", ""},
+                           {"ip", "2001:db8::1", ""},
+                           {"permanent_identifier", "C02XYZ123", "1.2.840.113635.100.6.1"},
+                           {"permanent_identifier", "00008030-001A", ""}};
+  X509Ptr leaf = MakeLeaf(root, leaf_key.get(), kT0, kT0 + 30 * kDay, sans);
+
+  // The leaf of a P-384 issuer is signed with ecdsa-with-SHA384.
+  EXPECT_EQ(X509_get_signature_nid(leaf.get()), NID_ecdsa_with_SHA384);
+
+  std::string der = CertificateDer(leaf.get());
+  std::string pem = CertificatePem(leaf.get());
+  for (const std::string& input : {der, pem}) {
+    auto parsed = ParseCertificate(input);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    auto info = DescribeCertificate(parsed->get());
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->serial_hex, "7f00aa");
+    EXPECT_EQ(info->subject, "CN=device");
+    EXPECT_EQ(info->issuer, "O=custos test,CN=Root");
+    EXPECT_EQ(info->sans, sans);
+    EXPECT_EQ(info->not_before, kT0);
+    EXPECT_EQ(info->not_after, kT0 + 30 * kDay);
+    EXPECT_EQ(info->sha256_hex, Sha256Hex(der));
+    EXPECT_EQ(info->spki_sha256_hex, SpkiSha256Hex(leaf_key.get()));
+    EXPECT_EQ(info->key_type, "ec-p256");
+    EXPECT_FALSE(info->is_ca);
+  }
+  EXPECT_TRUE(CertificateSignedBy(leaf.get(), root.key.get()));
+
+  // SANs survive the JSON form storage records.
+  auto json_back = SansFromJson(SansToJson(sans));
+  ASSERT_TRUE(json_back.ok());
+  EXPECT_EQ(*json_back, sans);
+
+  // The fingerprint agrees with the openssl CLI's.
+  TempDir dir;
+  std::string fp = RunCommand("openssl x509 -noout -fingerprint -sha256 -in " +
+                              dir.File("leaf.pem", pem));
+  std::string ours = CertSha256Hex(leaf.get());
+  std::string colon;
+  for (size_t i = 0; i < ours.size(); i += 2) {
+    if (!colon.empty()) colon += ":";
+    colon += static_cast<char>(std::toupper(ours[i]));
+    colon += static_cast<char>(std::toupper(ours[i + 1]));
+  }
+  EXPECT_NE(fp.find(colon), std::string::npos) << fp;
+  // And openssl reads the PermanentIdentifier as an otherName.
+  std::string text = RunCommand("openssl x509 -noout -text -in " + dir.path() + "/leaf.pem");
+  EXPECT_NE(text.find("Permanent Identifier"), std::string::npos) << text;
+}
+
+TEST(CertificateTest, ChainsSerialsAndGarbage) {
+  Ca root = MakeRoot("Root");
+  Ca sub = MakeSub(root, "Sub");
+  std::string bundle = CertificatePem(sub.cert.get()) + CertificatePem(root.cert.get());
+  auto chain = ParseCertificateChain(bundle);
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  ASSERT_EQ(chain->size(), 2u);
+  EXPECT_EQ(SubjectString((*chain)[0].get()), "CN=Sub");
+  auto der_chain = ParseCertificateChain(CertificateDer(sub.cert.get()) +
+                                         CertificateDer(root.cert.get()));
+  ASSERT_TRUE(der_chain.ok());
+  EXPECT_EQ(der_chain->size(), 2u);
+
+  EXPECT_FALSE(ParseCertificate("").ok());
+  EXPECT_FALSE(ParseCertificate("not a certificate").ok());
+  std::string der = CertificateDer(sub.cert.get());
+  EXPECT_FALSE(ParseCertificate(der.substr(0, der.size() / 2)).ok());
+  EXPECT_FALSE(ParseCertificate(der + "junk").ok());
+  EXPECT_FALSE(ParseCertificateChain("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n")
+                   .ok());
+
+  EXPECT_EQ(*NormalizeSerialHex("00:0A:1b"), "a1b");
+  EXPECT_EQ(*NormalizeSerialHex("0x00ff"), "ff");
+  EXPECT_FALSE(NormalizeSerialHex("xyz").ok());
+
+  // Serials are positive and at most 20 octets.
+  CertificateTemplate t;
+  t.subject = {{"CN", "x"}};
+  t.not_before = kT0;
+  t.not_after = kT0 + kDay;
+  t.serial_hex = std::string(42, 'f');
+  EXPECT_FALSE(BuildCertificate(t, sub.key.get(), root.cert.get(), root.key.get()).ok());
+  t.serial_hex = "0";
+  EXPECT_FALSE(BuildCertificate(t, sub.key.get(), root.cert.get(), root.key.get()).ok());
+  t.serial_hex = "ff" + std::string(30, '1');  // 16 octets, high bit set: still positive
+  auto big = BuildCertificate(t, sub.key.get(), root.cert.get(), root.key.get());
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(CertSerialHex(big->get()), t.serial_hex);
+  t.subject = {{"NoSuchField", "x"}};
+  EXPECT_FALSE(BuildCertificate(t, sub.key.get(), root.cert.get(), root.key.get()).ok());
+  t.subject = {{"CN", "x"}};
+  t.sans = {{"ip", "not-an-ip", ""}};
+  EXPECT_FALSE(BuildCertificate(t, sub.key.get(), root.cert.get(), root.key.get()).ok());
+}
+
+TEST(CertificateTest, ExtensionsAreWhatWasAsked) {
+  Ca root = MakeRoot("Root");
+  EvpPkeyPtr key = Key();
+  CertificateTemplate t;
+  t.subject = {{"CN", "ünïcode device"}, {"O", "Org"}, {"OU", "Unit"}};
+  t.key_usage = kKuDigitalSignature | kKuKeyEncipherment;
+  t.extended_key_usages = {kEkuClientAuth, kEkuServerAuth};
+  t.not_before = kT0;
+  t.not_after = kT0 + kDay;
+  t.serial_hex = "1234";
+  // An extra extension: an Apple-like OID with a raw OCTET STRING payload.
+  t.extra_extensions = {{"1.2.840.113635.100.8.9.1", false, std::string("\x04\x03" "ABC", 5)}};
+  auto cert = BuildCertificate(t, key.get(), root.cert.get(), root.key.get());
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  X509* c = cert->get();
+  EXPECT_EQ(X509_get_key_usage(c),
+            static_cast<uint32_t>(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+  EXPECT_EQ(X509_get_extended_key_usage(c), static_cast<uint32_t>(XKU_SSL_CLIENT | XKU_SSL_SERVER));
+  EXPECT_EQ(SubjectString(c), "OU=Unit,O=Org,CN=ünïcode device");
+  auto entries = NameEntries(X509_get_subject_name(c));
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].field, "CN");
+  EXPECT_EQ(entries[0].value, "ünïcode device");
+  // AKI of the leaf = SKI of the root.
+  const ASN1_OCTET_STRING* aki = X509_get0_authority_key_id(c);
+  const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(root.cert.get());
+  ASSERT_NE(aki, nullptr);
+  ASSERT_NE(ski, nullptr);
+  EXPECT_EQ(ASN1_OCTET_STRING_cmp(aki, ski), 0);
+  Asn1ObjectPtr obj(OBJ_txt2obj("1.2.840.113635.100.8.9.1", 1));
+  int idx = X509_get_ext_by_OBJ(c, obj.get(), -1);
+  ASSERT_GE(idx, 0);
+  ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(X509_get_ext(c, idx));
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                        ASN1_STRING_length(data)),
+            std::string("\x04\x03" "ABC", 5));
+}
+
+TEST(CertificateTest, BuildFromSpkiCarriesTheSameKey) {
+  Ca root = MakeRoot("Root");
+  for (KeyAlgorithm alg : {KeyAlgorithm::kEcP256, KeyAlgorithm::kEcP384, KeyAlgorithm::kRsa}) {
+    EvpPkeyPtr key = Key(alg);
+    std::string spki = *PublicKeyToSpkiDer(key.get());
+    CertificateTemplate t;
+    t.subject = {{"CN", "spki"}};
+    t.not_before = kT0;
+    t.not_after = kT0 + kDay;
+    t.serial_hex = "77";
+    auto cert = BuildCertificateForSpki(t, spki, root.cert.get(), root.key.get());
+    ASSERT_TRUE(cert.ok()) << cert.status();
+    // Reparse from DER so nothing cached from the build is looked at.
+    auto parsed = ParseCertificate(CertificateDer(cert->get()));
+    ASSERT_TRUE(parsed.ok());
+    EvpPkeyPtr pub = CertificatePublicKey(parsed->get());
+    EXPECT_TRUE(PublicKeysEqual(pub.get(), key.get())) << KeyDescription(key.get());
+    EXPECT_EQ(CertSpkiSha256Hex(parsed->get()), Sha256Hex(spki));
+    EXPECT_TRUE(CertificateSignedBy(parsed->get(), root.key.get()));
+    // The SKI is SHA-1 of the key bits, as for BuildCertificate.
+    auto via_key = BuildCertificate(t, key.get(), root.cert.get(), root.key.get());
+    ASSERT_TRUE(via_key.ok());
+    EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(parsed->get()),
+                                    X509_get0_subject_key_id(via_key->get())),
+              0);
+  }
+  CertificateTemplate t;
+  t.subject = {{"CN", "x"}};
+  t.not_before = kT0;
+  t.not_after = kT0 + kDay;
+  t.serial_hex = "78";
+  EXPECT_FALSE(BuildCertificateForSpki(t, "garbage", root.cert.get(), root.key.get()).ok());
+  EXPECT_FALSE(BuildCertificateForSpki(t, "", root.cert.get(), root.key.get()).ok());
+  std::string spki = *PublicKeyToSpkiDer(root.key.get());
+  EXPECT_FALSE(BuildCertificateForSpki(t, spki.substr(0, spki.size() - 1), root.cert.get(),
+                                       root.key.get())
+                   .ok());
+}
+
+// ---- Verification ------------------------------------------------------------------------------
+
+TEST(VerifyTest, ChainVerifiesAtTimeWithIntermediate) {
+  Ca root = MakeRoot("Root");
+  Ca sub = MakeSub(root, "Sub");
+  EvpPkeyPtr key = Key();
+  X509Ptr leaf = MakeLeaf(sub, key.get(), kT0 - kDay, kT0 + 30 * kDay);
+
+  VerifyOptions opts;
+  opts.trusted = {root.cert.get()};
+  opts.untrusted = {sub.cert.get()};
+  opts.at = kT0;
+  VerifyResult ok = VerifyCertificate(leaf.get(), opts);
+  EXPECT_TRUE(ok.ok) << ok.Summary();
+  EXPECT_EQ(ok.chain.size(), 3u);
+  EXPECT_TRUE(ok.ToStatus().ok());
+
+  // Missing intermediate.
+  opts.untrusted.clear();
+  VerifyResult missing = VerifyCertificate(leaf.get(), opts);
+  EXPECT_FALSE(missing.ok);
+  ASSERT_FALSE(missing.findings.empty());
+  EXPECT_EQ(missing.findings[0].depth, 0);
+  EXPECT_EQ(missing.findings[0].code, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+  EXPECT_EQ(missing.ToStatus().code(), StatusCode::kPermissionDenied);
+
+  // Another root.
+  Ca other = MakeRoot("Other");
+  opts.trusted = {other.cert.get()};
+  opts.untrusted = {sub.cert.get()};
+  EXPECT_FALSE(VerifyCertificate(leaf.get(), opts).ok);
+
+  // A purpose the leaf does not have.
+  opts.trusted = {root.cert.get()};
+  opts.purpose = "sslserver";
+  VerifyResult purpose = VerifyCertificate(leaf.get(), opts);
+  EXPECT_FALSE(purpose.ok);
+  opts.purpose = "sslclient";
+  EXPECT_TRUE(VerifyCertificate(leaf.get(), opts).ok);
+}
+
+TEST(VerifyTest, ExpiredAtTimeSaysExpiredAndNoTimeCheckIgnoresIt) {
+  Ca root = MakeRoot("Root");
+  Ca sub = MakeSub(root, "Sub");
+  EvpPkeyPtr key = Key();
+  X509Ptr leaf = MakeLeaf(sub, key.get(), kT0 - 30 * kDay, kT0 - kDay);
+
+  VerifyOptions opts;
+  opts.trusted = {root.cert.get()};
+  opts.untrusted = {sub.cert.get()};
+  opts.at = kT0;
+  VerifyResult r = VerifyCertificate(leaf.get(), opts);
+  EXPECT_FALSE(r.ok);
+  ASSERT_EQ(r.findings.size(), 1u) << r.Summary();
+  EXPECT_EQ(r.findings[0].depth, 0);
+  EXPECT_EQ(r.findings[0].code, X509_V_ERR_CERT_HAS_EXPIRED);
+  EXPECT_NE(r.findings[0].reason.find("expired"), std::string::npos);
+  EXPECT_NE(r.Summary().find("CN=device"), std::string::npos);
+
+  opts.at = kT0 - 2 * kDay;
+  EXPECT_TRUE(VerifyCertificate(leaf.get(), opts).ok);
+  opts.at = kT0 - 40 * kDay;
+  VerifyResult early = VerifyCertificate(leaf.get(), opts);
+  EXPECT_FALSE(early.ok);
+  // Root, intermediate and leaf are all not yet valid then: one finding per depth.
+  ASSERT_EQ(early.findings.size(), 3u) << early.Summary();
+  std::set<int> depths;
+  for (const CertFinding& f : early.findings) {
+    EXPECT_EQ(f.code, X509_V_ERR_CERT_NOT_YET_VALID);
+    depths.insert(f.depth);
+  }
+  EXPECT_EQ(depths, (std::set<int>{0, 1, 2}));
+
+  opts.at = kT0;
+  opts.check_time = false;
+  VerifyResult no_time = VerifyCertificate(leaf.get(), opts);
+  EXPECT_TRUE(no_time.ok) << no_time.Summary();
+}
+
+TEST(VerifyTest, TamperedSignatureFails) {
+  Ca root = MakeRoot("Root");
+  EvpPkeyPtr key = Key();
+  X509Ptr leaf = MakeLeaf(root, key.get(), kT0 - kDay, kT0 + kDay);
+  std::string der = CertificateDer(leaf.get());
+  der[der.size() - 5] ^= 0x01;  // inside the signature value
+  auto tampered = ParseCertificate(der);
+  ASSERT_TRUE(tampered.ok());
+  VerifyOptions opts;
+  opts.trusted = {root.cert.get()};
+  opts.at = kT0;
+  VerifyResult r = VerifyCertificate(tampered->get(), opts);
+  EXPECT_FALSE(r.ok);
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings[0].code, X509_V_ERR_CERT_SIGNATURE_FAILURE) << r.Summary();
+  EXPECT_FALSE(CertificateSignedBy(tampered->get(), root.key.get()));
+
+  // The same leaf with a changed body byte (the subject) also fails.
+  std::string der2 = CertificateDer(leaf.get());
+  size_t pos = der2.find("device");
+  ASSERT_NE(pos, std::string::npos);
+  der2[pos] = 'D';
+  auto altered = ParseCertificate(der2);
+  ASSERT_TRUE(altered.ok());
+  EXPECT_FALSE(VerifyCertificate(altered->get(), opts).ok);
+
+  EXPECT_FALSE(VerifyCertificate(nullptr, opts).ok);
+  opts.trusted.clear();
+  EXPECT_FALSE(VerifyCertificate(leaf.get(), opts).ok);
+}
+
+// ---- CSR ---------------------------------------------------------------------------------------
+
+TEST(CsrTest, OpensslCliRequestParsesAndVerifies) {
+  TempDir dir;
+  std::string conf = dir.File("req.cnf",
+                              "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n"
+                              "req_extensions = ext\n"
+                              "[dn]\nCN = device-1\nO = custos test\n"
+                              "[attrs]\nchallengePassword = s3cret-challenge\n"
+                              "[ext]\nsubjectAltName = DNS:device.example, IP:127.0.0.1, "
+                              "email:a@b.example\n");
+  int rc = -1;
+  std::string out = RunCommand("openssl req -new -newkey rsa:2048 -nodes -keyout " + dir.path() +
+                                   "/k.pem -out " + dir.path() + "/csr.pem -config " + conf,
+                               &rc);
+  ASSERT_EQ(rc, 0) << out;
+  std::ifstream in(dir.path() + "/csr.pem", std::ios::binary);
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  auto csr = ParseAndVerifyCsr(pem);
+  ASSERT_TRUE(csr.ok()) << csr.status();
+  EXPECT_TRUE(csr->signature_valid);
+  EXPECT_EQ(csr->subject, "O=custos test,CN=device-1");
+  EXPECT_EQ(csr->key_type, "rsa-2048");
+  ASSERT_TRUE(csr->challenge_password.has_value());
+  EXPECT_EQ(*csr->challenge_password, "s3cret-challenge");
+  std::vector<San> want = {{"dns", "device.example", ""}, {"ip", "127.0.0.1", ""},
+                           {"email", "a@b.example", ""}};
+  EXPECT_EQ(csr->sans, want);
+
+  // Its key is the key openssl wrote.
+  std::ifstream kin(dir.path() + "/k.pem", std::ios::binary);
+  std::string key_pem((std::istreambuf_iterator<char>(kin)), std::istreambuf_iterator<char>());
+  auto key = PrivateKeyFromPem(key_pem, "");
+  ASSERT_TRUE(key.ok());
+  EXPECT_TRUE(PublicKeysEqual(key->get(), csr->public_key.get()));
+
+  // DER form too, and a tampered DER fails verification but still parses.
+  auto der = ParseCsr(csr->der);
+  ASSERT_TRUE(der.ok());
+  std::string bad = csr->der;
+  size_t pos = bad.find("device-1");
+  ASSERT_NE(pos, std::string::npos);
+  bad[pos] = 'D';
+  auto tampered = ParseCsr(bad);
+  ASSERT_TRUE(tampered.ok()) << tampered.status();
+  EXPECT_FALSE(tampered->signature_valid);
+  EXPECT_FALSE(ParseAndVerifyCsr(bad).ok());
+}
+
+TEST(CsrTest, BuiltRequestRoundTripsAndGarbageFails) {
+  EvpPkeyPtr key = Key(KeyAlgorithm::kEcP384);
+  CsrTemplate t;
+  t.subject = {{"CN", "Mac"}, {"O", "custos"}};
+  t.sans = {{"permanent_identifier", "C02ABC", ""}};
+  t.challenge_password = "pw";
+  auto der = BuildCsrDer(t, key.get());
+  ASSERT_TRUE(der.ok()) << der.status();
+  auto csr = ParseAndVerifyCsr(*der);
+  ASSERT_TRUE(csr.ok()) << csr.status();
+  EXPECT_EQ(csr->subject, "O=custos,CN=Mac");
+  EXPECT_EQ(csr->sans, t.sans);
+  EXPECT_EQ(csr->challenge_password.value_or(""), "pw");
+  EXPECT_TRUE(PublicKeysEqual(key.get(), csr->public_key.get()));
+  EXPECT_EQ(csr->spki_der, *PublicKeyToSpkiDer(key.get()));
+
+  t.challenge_password.clear();
+  auto no_pw = ParseCsr(*BuildCsrDer(t, key.get()));
+  ASSERT_TRUE(no_pw.ok());
+  EXPECT_FALSE(no_pw->challenge_password.has_value());
+
+  EXPECT_FALSE(ParseCsr("").ok());
+  EXPECT_FALSE(ParseCsr("\x30\x03\x02\x01\x01").ok());
+  EXPECT_FALSE(ParseCsr(der->substr(0, der->size() - 10)).ok());
+  EXPECT_FALSE(ParseCsr(*der + "x").ok());
+}
+
+// ---- CRL ---------------------------------------------------------------------------------------
+
+TEST(CrlTest, BuildParseVerify) {
+  Ca root = MakeRoot("Root");
+  Ca sub = MakeSub(root, "Sub");
+  CrlTemplate t;
+  t.number = 42;
+  t.this_update = kT0;
+  t.next_update = kT0 + 7 * kDay;
+  t.entries = {{"0a1b", kT0 - kDay, kReasonKeyCompromise},
+               {"ff00ff00ff00ff00ff00ff00ff00ff00", kT0 - 2 * kDay, kReasonUnspecified},
+               {"03", kT0 - 3 * kDay, kReasonSuperseded}};
+  auto crl = BuildCrl(t, sub.cert.get(), sub.key.get());
+  ASSERT_TRUE(crl.ok()) << crl.status();
+  EXPECT_TRUE(CrlSignedBy(crl->get(), sub.cert.get()));
+  EXPECT_FALSE(CrlSignedBy(crl->get(), root.cert.get()));
+
+  for (const std::string& input : {CrlDer(crl->get()), CrlPem(crl->get())}) {
+    auto parsed = ParseCrl(input);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->issuer, "CN=Sub");
+    EXPECT_EQ(parsed->number, 42);
+    EXPECT_EQ(parsed->this_update, kT0);
+    EXPECT_EQ(parsed->next_update, kT0 + 7 * kDay);
+    ASSERT_EQ(parsed->entries.size(), 3u);
+    std::map<std::string, CrlEntry> by_serial;
+    for (const CrlEntry& e : parsed->entries) by_serial[e.serial_hex] = e;
+    EXPECT_EQ(by_serial["a1b"].reason, kReasonKeyCompromise);
+    EXPECT_EQ(by_serial["a1b"].revoked_at, kT0 - kDay);
+    EXPECT_EQ(by_serial["ff00ff00ff00ff00ff00ff00ff00ff00"].reason, kReasonUnspecified);
+    EXPECT_EQ(by_serial["3"].reason, kReasonSuperseded);
+  }
+  std::string der = CrlDer(crl->get());
+  der[der.size() - 3] ^= 0x40;
+  auto tampered = ParseCrl(der);
+  ASSERT_TRUE(tampered.ok());
+  EXPECT_FALSE(CrlSignedBy(tampered->crl.get(), sub.cert.get()));
+  EXPECT_FALSE(ParseCrl("garbage").ok());
+
+  // The openssl CLI agrees on the signature.
+  TempDir dir;
+  std::string out = RunCommand("openssl crl -noout -inform DER -in " +
+                               dir.File("c.der", CrlDer(crl->get())) + " -CAfile " +
+                               dir.File("sub.pem", CertificatePem(sub.cert.get())));
+  EXPECT_NE(out.find("verify OK"), std::string::npos) << out;
+}
+
+TEST(CrlTest, ReasonNames) {
+  EXPECT_EQ(*ParseCrlReason("keyCompromise"), 1);
+  EXPECT_EQ(*ParseCrlReason("KEYCOMPROMISE"), 1);
+  EXPECT_EQ(*ParseCrlReason("cessationOfOperation"), 5);
+  EXPECT_EQ(*ParseCrlReason("caCompromise"), 2);
+  EXPECT_EQ(*ParseCrlReason("superseded"), 4);
+  EXPECT_EQ(*ParseCrlReason("4"), 4);
+  EXPECT_FALSE(ParseCrlReason("because").ok());
+  EXPECT_FALSE(ParseCrlReason("7").ok());
+  EXPECT_EQ(CrlReasonName(5), "cessationOfOperation");
+  EXPECT_EQ(CrlReasonName(7), "unknown(7)");
+}
+
+}  // namespace
+}  // namespace custos
