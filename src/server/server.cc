@@ -43,6 +43,12 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
   Clock* clock = Clock::Real();
   Random* random = Random::Secure();
 
+  // Bind first: a busy port is reported at once, before slow work (database retries, CA keys).
+  parts->router = std::make_unique<http::Router>();
+  auto http = http::HttpServer::Create(config.http, config.server, config.tls, parts->router.get());
+  if (!http.ok()) return http.status();
+  parts->http = *std::move(http);
+
   auto storage = Storage::Open(config.storage, clock);
   if (!storage.ok()) return storage.status().WithContext("storage");
   parts->storage = *std::move(storage);
@@ -51,13 +57,9 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
   if (!authority.ok()) return authority.status().WithContext("ca");
   parts->authority = *std::move(authority);
 
-  parts->router = std::make_unique<http::Router>();
+  // Routes are registered before Start(); the router is read-only once serving.
   http::AddBuiltinRoutes(*parts->router);
   http::AddCaRoutes(*parts->router, parts->authority.get());
-
-  auto http = http::HttpServer::Create(config.http, config.server, config.tls, parts->router.get());
-  if (!http.ok()) return http.status();
-  parts->http = *std::move(http);
   return std::unique_ptr<Server>(new Server(std::move(parts)));
 }
 

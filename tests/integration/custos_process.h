@@ -7,7 +7,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"

@@ -1,6 +1,7 @@
 // End to end: the `custos` binary on a fresh data folder, over loopback: first start creates the
 // CA, the public endpoints answer, the CLI reads what the server wrote, and bad configuration,
 // busy ports, unreachable databases and wrong passphrases fail with one clear line.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 
