@@ -66,6 +66,22 @@ const FieldSpec kFields[] = {
     CUSTOS_FIELD(ca, passphrase_file, false, "file holding the CA key passphrase"),
     CUSTOS_FIELD(log, format, false, "text or json"),
     CUSTOS_FIELD(log, level, false, "trace, debug, info, warn, error or off"),
+    CUSTOS_FIELD(scep, path, false, "SCEP endpoint path"),
+    CUSTOS_FIELD(scep, challenge, true, "static SCEP challengePassword; empty = dynamic challenges only"),
+    CUSTOS_FIELD(scep, legacy_algorithms, false, "accept single DES, advertise SHA-1 and DES3 (legacy clients)"),
+    CUSTOS_FIELD(scep, challenge_ttl, false, "lifetime of dynamic one-time SCEP challenges"),
+    CUSTOS_FIELD(scep, renewal_grace, false, "how long after expiry a RenewalReq is still accepted"),
+    CUSTOS_FIELD(scep, manual_approval, false, "answer PENDING until `custos scep approve`"),
+    CUSTOS_FIELD(scep, min_rsa_bits, false, "smallest RSA key accepted in a SCEP CSR"),
+    CUSTOS_FIELD(scep, validity, false, "lifetime of certificates issued over SCEP"),
+    CUSTOS_FIELD(scep, allowed_subject_fields, false, "comma-separated subject attributes a CSR may carry"),
+    CUSTOS_FIELD(scep, allowed_san_types, false, "comma-separated SAN types a CSR may carry"),
+    CUSTOS_FIELD(scep, max_message_bytes, false, "largest PKIOperation message accepted"),
+    CUSTOS_FIELD(push, apns_url, false, "APNs base URL: production, sandbox or a test server"),
+    CUSTOS_FIELD(push, ca_file, false, "PEM roots trusted for the APNs server instead of the system's (tests)"),
+    CUSTOS_FIELD(push, max_concurrent_streams, false, "HTTP/2 streams per APNs connection"),
+    CUSTOS_FIELD(push, max_retries, false, "retries of a push after 429, 5xx or connection errors"),
+    CUSTOS_FIELD(push, expiration, false, "how long APNs may hold a push for an offline device"),
 };
 #undef CUSTOS_FIELD
 
@@ -345,6 +361,14 @@ Status Config::Finalize() {
   }
   if (server.threads < 0 || server.threads > 256) {
     return InvalidArgumentError("server.threads must be between 0 and 256");
+  }
+  if (push.apns_url.rfind("https://", 0) != 0) {
+    return InvalidArgumentError("push.apns_url must start with https://");
+  }
+  if (push.max_concurrent_streams < 1 || push.max_concurrent_streams > 10000 ||
+      push.max_retries < 0 || push.max_retries > 20 || push.expiration.count() < 0) {
+    return InvalidArgumentError(
+        "push limits out of range (max_concurrent_streams 1..10000, max_retries 0..20, expiration >= 0)");
   }
   if (server.url.empty()) {
     server.url = !server.listen.empty() ? "http://" + server.listen : "https://" + tls.listen;

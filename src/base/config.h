@@ -75,6 +75,28 @@ struct LogConfig {
   std::string level = "info";
 };
 
+struct ScepConfig {
+  std::string path = "/scep";       // GET/POST endpoint (RFC 8894 section 4.1)
+  std::string challenge;            // static challengePassword (secret); "" = dynamic ones only
+  bool legacy_algorithms = false;   // also single DES and advertise SHA-1/DES3 (OpenSSL legacy provider)
+  Duration challenge_ttl{3600};     // lifetime of dynamic one-time challenges
+  Duration renewal_grace{0};        // RenewalReq accepted this long after the old identity expired
+  bool manual_approval = false;     // answer PENDING until `custos scep approve TRANSACTION_ID`
+  int64_t min_rsa_bits = 2048;      // smallest RSA key accepted in a CSR
+  Duration validity{365 * 86400};   // lifetime of certificates issued over SCEP
+  std::string allowed_subject_fields = "CN,O,OU,C,ST,L,emailAddress,serialNumber,UID,DC";
+  std::string allowed_san_types = "dns,email,uri,ip";  // CSR SAN types accepted
+  int64_t max_message_bytes = 64 * 1024;  // larger PKIOperation bodies are refused (400)
+};
+
+struct PushConfig {
+  std::string apns_url = "https://api.push.apple.com";  // or https://api.sandbox.push.apple.com
+  std::string ca_file;                  // PEM roots for the APNs server instead of the system's (tests)
+  int64_t max_concurrent_streams = 500;  // HTTP/2 streams per APNs connection
+  int64_t max_retries = 3;              // retries of a push after 429, 5xx or a connection error
+  Duration expiration{86400};           // apns-expiration = now + this; 0 = deliver now or never
+};
+
 struct Config {
   ServerConfig server;
   TlsConfig tls;
@@ -82,6 +104,8 @@ struct Config {
   StorageConfig storage;
   CaConfig ca;
   LogConfig log;
+  ScepConfig scep;
+  PushConfig push;
 
   // Fills `config` from defaults, the TOML file at `path` (none when empty), and `env` (the
   // process environment as NAME -> value; only CUSTOS_* entries are read). Flags are applied
