@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
+#include <cctype>
 #include <set>
 
 namespace custos {
@@ -17,9 +17,16 @@ TEST(RandomTest, SecureBytesDiffer) {
 
 TEST(RandomTest, UuidIsVersion4UpperCase) {
   std::string u = Random::Secure()->Uuid();
-  EXPECT_TRUE(std::regex_match(
-      u, std::regex("[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")))
-      << u;
+  ASSERT_EQ(u.size(), 36u) << u;
+  for (size_t i = 0; i < u.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      EXPECT_EQ(u[i], '-') << u;
+    } else {
+      EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(u[i])) || (u[i] >= 'A' && u[i] <= 'F')) << u;
+    }
+  }
+  EXPECT_EQ(u[14], '4') << u;                             // version 4
+  EXPECT_NE(std::string("89AB").find(u[19]), std::string::npos) << u;  // RFC 4122 variant
 }
 
 TEST(RandomTest, FakeIsDeterministic) {
