@@ -73,11 +73,11 @@ CREATE TABLE certificates (
   der {{BLOB}} NOT NULL,
   created_at BIGINT NOT NULL
 );
-CREATE INDEX certificates_issuer_id_status_not_after ON certificates (issuer_id, status, not_after);
-CREATE INDEX certificates_status_serial_hex ON certificates (status, serial_hex);
-CREATE INDEX certificates_requester_serial_hex ON certificates (requester, serial_hex);
+-- Issuance is the hot insert: only the lookups every issuance needs (serial, hash, key) are full
+-- indexes; the rest are partial, so an ordinary valid certificate never touches them.
 CREATE INDEX certificates_spki_sha256 ON certificates (spki_sha256);
-CREATE INDEX certificates_renewal_of ON certificates (renewal_of);
+CREATE INDEX certificates_revoked ON certificates (issuer_id, not_after) WHERE status = 'revoked';
+CREATE INDEX certificates_renewal_of ON certificates (renewal_of) WHERE renewal_of <> '';
 )sql"},
     {2, "scep", R"sql(
 CREATE TABLE scep_challenges (
