@@ -82,6 +82,7 @@ const FieldSpec kFields[] = {
     CUSTOS_FIELD(push, max_concurrent_streams, false, "HTTP/2 streams per APNs connection"),
     CUSTOS_FIELD(push, max_retries, false, "retries of a push after 429, 5xx or connection errors"),
     CUSTOS_FIELD(push, expiration, false, "how long APNs may hold a push for an offline device"),
+    CUSTOS_FIELD(api, key, true, "admin API key; empty disables the admin API"),
 };
 #undef CUSTOS_FIELD
 

@@ -97,6 +97,12 @@ struct PushConfig {
   Duration expiration{86400};           // apns-expiration = now + this; 0 = deliver now or never
 };
 
+struct ApiConfig {
+  // The admin API key (secret): HTTP Basic with user "custos" and this as password, or
+  // "Authorization: Bearer KEY". Empty: the admin API under /v1/ is disabled.
+  std::string key;
+};
+
 struct Config {
   ServerConfig server;
   TlsConfig tls;
@@ -106,6 +112,7 @@ struct Config {
   LogConfig log;
   ScepConfig scep;
   PushConfig push;
+  ApiConfig api;
 
   // Fills `config` from defaults, the TOML file at `path` (none when empty), and `env` (the
   // process environment as NAME -> value; only CUSTOS_* entries are read). Flags are applied

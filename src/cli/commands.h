@@ -11,7 +11,12 @@ namespace custos {
 
 void AddServeCommand(CLI::App& root, CliEnv& env);   // serve_command.cc
 void AddConfigCommands(CLI::App& root, CliEnv& env);  // config_commands.cc
-void AddCaCommands(CLI::App& root, CliEnv& env);      // ca_commands.cc: ca init|show|renew|rekey, cert list|show|revoke
+void AddCaCommands(CLI::App& root, CliEnv& env);      // ca_commands.cc: ca init|show|renew|rekey, cert list|show|revoke|issue
+void AddScepCommands(CLI::App& root, CliEnv& env);    // scep_commands.cc: scep challenge|approve|reject
+
+// `custos inspect ...`: decoders for what devices send, for administrators debugging a refusal.
+void AddInspectScepCommand(CLI::App& inspect, CliEnv& env);         // inspect_scep.cc
+void AddInspectAttestationCommand(CLI::App& inspect, CliEnv& env);  // inspect_attestation.cc
 
 }  // namespace custos
 

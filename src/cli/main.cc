@@ -21,6 +21,12 @@ int main(int argc, char** argv) {
   custos::AddServeCommand(app, env);
   custos::AddConfigCommands(app, env);
   custos::AddCaCommands(app, env);
+  custos::AddScepCommands(app, env);
+
+  CLI::App* inspect = app.add_subcommand("inspect", "decode and check what a device sent");
+  inspect->require_subcommand(1);
+  custos::AddInspectScepCommand(*inspect, env);
+  custos::AddInspectAttestationCommand(*inspect, env);
 
   try {
     app.parse(argc, argv);

@@ -6,10 +6,13 @@
 
 #include "base/random.h"
 #include "base/time.h"
+#include "api/scep_api.h"
 #include "ca/authority.h"
 #include "http/ca_handlers.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "scep/http_handler.h"
+#include "scep/service.h"
 #include "storage/storage.h"
 
 namespace custos {
@@ -18,6 +21,7 @@ struct Server::Parts {
   Config config;
   std::unique_ptr<Storage> storage;
   std::unique_ptr<Authority> authority;
+  std::unique_ptr<scep::ScepService> scep;
   std::unique_ptr<http::Router> router;
   std::unique_ptr<http::HttpServer> http;
 };
@@ -57,9 +61,19 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
   if (!authority.ok()) return authority.status().WithContext("ca");
   parts->authority = *std::move(authority);
 
+  auto passphrase = config.CaPassphrase();
+  if (!passphrase.ok()) return passphrase.status().WithContext("ca");
+  auto scep = scep::ScepService::Create(config.scep, parts->authority.get(), parts->storage.get(),
+                                        clock, random, *passphrase);
+  if (!scep.ok()) return scep.status().WithContext("scep");
+  parts->scep = *std::move(scep);
+
   // Routes are registered before Start(); the router is read-only once serving.
   http::AddBuiltinRoutes(*parts->router);
   http::AddCaRoutes(*parts->router, parts->authority.get());
+  scep::RegisterScepRoutes(*parts->router, parts->scep.get(), config.scep.path);
+  api::AddScepApiRoutes(*parts->router, parts->scep.get(), config.api.key);
+  if (config.api.key.empty()) spdlog::info("admin API disabled (no api.key)");
   return std::unique_ptr<Server>(new Server(std::move(parts)));
 }
 
