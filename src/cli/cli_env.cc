@@ -1,6 +1,9 @@
 #include "cli/cli_env.h"
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -41,6 +44,23 @@ StatusOr<Config> CliEnv::LoadConfig(
 void CliEnv::Fail(const Status& status, int code) {
   std::cerr << "error: " << status.message() << std::endl;
   exit_code = code;
+}
+
+StatusOr<std::string> ReadInputFile(const std::string& path, size_t max_bytes) {
+  std::string data;
+  if (path == "-") {
+    data.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return NotFoundError("cannot open " + path);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    data = ss.str();
+  }
+  if (data.size() > max_bytes) {
+    return InvalidArgumentError(path + " is larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  return data;
 }
 
 void PrintFields(const std::vector<std::pair<std::string, std::string>>& fields, bool json) {

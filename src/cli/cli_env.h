@@ -45,6 +45,11 @@ class CliEnv {
   void Fail(const Status& status, int code = 1);
 };
 
+// Reads the file at `path` ("-" for standard input) for an `inspect` command. NOT_FOUND when it
+// cannot be opened; INVALID_ARGUMENT when it is larger than `max_bytes` (inspected files are
+// untrusted captures).
+StatusOr<std::string> ReadInputFile(const std::string& path, size_t max_bytes = 1024 * 1024);
+
 // Inspection output: one `key: value` per line, or one JSON object of strings with --json.
 // Values containing newlines are printed as-is in text mode (PEM blocks come last by convention).
 void PrintFields(const std::vector<std::pair<std::string, std::string>>& fields, bool json);

@@ -23,7 +23,6 @@
 namespace custos {
 namespace {
 
-constexpr size_t kMaxInputBytes = 1024 * 1024;
 
 struct InspectAttestationOptions {
   std::string file;
@@ -36,20 +35,6 @@ struct InspectAttestationOptions {
   bool json = false;
 };
 
-StatusOr<std::string> ReadInput(const std::string& path) {
-  std::string data;
-  if (path == "-") {
-    data.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return NotFoundError("cannot open " + path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    data = ss.str();
-  }
-  if (data.size() > kMaxInputBytes) return InvalidArgumentError(path + " is larger than 1 MiB");
-  return data;
-}
 
 std::string Text(const std::optional<std::string>& v) {
   return v.has_value() ? attest::EscapeNonPrintable(*v) : "(absent)";
@@ -107,14 +92,14 @@ int Run(const InspectAttestationOptions& o, CliEnv& env) {
     env.Fail(s);
     return 1;
   };
-  StatusOr<std::string> data = ReadInput(o.file);
+  StatusOr<std::string> data = ReadInputFile(o.file);
   if (!data.ok()) return fail(data.status());
   StatusOr<std::vector<std::string>> chain = attest::DecodeAttestationChainAnyForm(*data);
   if (!chain.ok()) return fail(chain.status().WithContext(o.file));
 
   attest::AttestationVerifier::Options verifier_options;
   for (const std::string& root : o.roots) {
-    StatusOr<std::string> pem = ReadInput(root);
+    StatusOr<std::string> pem = ReadInputFile(root);
     if (!pem.ok()) return fail(pem.status());
     verifier_options.extra_roots_pem.push_back(std::move(pem).value());
   }

@@ -26,7 +26,6 @@
 namespace custos {
 namespace {
 
-constexpr size_t kMaxInputBytes = 1024 * 1024;
 
 struct InspectScepOptions {
   std::string file;
@@ -34,17 +33,7 @@ struct InspectScepOptions {
 };
 
 StatusOr<std::string> ReadInput(const std::string& path) {
-  std::string data;
-  if (path == "-") {
-    data.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return NotFoundError("cannot open " + path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    data = ss.str();
-  }
-  if (data.size() > kMaxInputBytes) return InvalidArgumentError(path + " is larger than 1 MiB");
+  ASSIGN_OR_RETURN(std::string data, ReadInputFile(path));
   // DER starts with a SEQUENCE tag; anything else is tried as base64 (URL-decoded GET bodies).
   if (!data.empty() && static_cast<unsigned char>(data[0]) != 0x30) {
     if (auto der = Base64Decode(data); der.ok()) return *der;
