@@ -24,7 +24,8 @@ $(BUILD_DIR)/build.ninja:
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-run: build
+run: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target custos
 	$(BUILD_DIR)/custos serve --data-dir ./var --listen 127.0.0.1:8080
 
 test: build

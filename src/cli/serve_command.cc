@@ -29,10 +29,12 @@ void AddServeCommand(CLI::App& root, CliEnv& env) {
     for (const auto& url : (*server)->ListenUrls()) {
       std::cout << "listening on " << url << "\n";
     }
-    std::cout << "  health:   " << (*server)->ListenUrls().front() << "/healthz\n"
-              << "  metrics:  " << (*server)->ListenUrls().front() << "/metrics\n"
-              << "  CA chain: " << (*server)->ListenUrls().front() << "/ca/chain\n"
-              << "  CRL:      " << (*server)->ListenUrls().front() << "/ca/crl\n"
+    const std::string base = (*server)->ListenUrls().front();
+    std::cout << "  health:   " << base << "/healthz\n"
+              << "  metrics:  " << base << "/metrics\n"
+              << "  CA chain: " << base << "/ca/chain\n"
+              << "  CRL:      " << base << "/ca/crl\n"
+              << "  SCEP:     " << base << config->scep.path << "\n"
               << "  public URL: " << config->server.url << std::endl;
     Status s = (*server)->Run();
     if (!s.ok()) env.Fail(s);
