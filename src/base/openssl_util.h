@@ -88,6 +88,18 @@ std::string DrainOpenSslErrors();
 // Most OpenSSL failures on untrusted input are INVALID_ARGUMENT; failures on our own keys INTERNAL.
 Status OpenSslError(std::string_view what, StatusCode code = StatusCode::kInternal);
 
+// The DER encoding of `obj` by one of OpenSSL's i2d functions (i2d_X509, i2d_PUBKEY, ...).
+// Errors: `what` with the drained OpenSSL errors.
+template <typename T, typename I2d>
+StatusOr<std::string> EncodeDer(T* obj, I2d i2d, std::string_view what = "DER encoding") {
+  unsigned char* der = nullptr;
+  int len = i2d(obj, &der);
+  if (len <= 0 || der == nullptr) return OpenSslError(what);
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
 // A read-only memory BIO over `data` (which must outlive the BIO).
 BioPtr MemBioFrom(std::string_view data);
 // Everything written to a memory BIO, as a string.

@@ -210,10 +210,7 @@ StatusOr<ParsedSignedData> ParseSignedData(std::string_view data) {
     if (IsStringType(a.type)) {
       a.value = Asn1StringBytes(t->value.asn1_string);
     } else {
-      unsigned char* der = nullptr;
-      int len = i2d_ASN1_TYPE(t, &der);
-      if (len > 0 && der != nullptr) a.value.assign(reinterpret_cast<char*>(der), len);
-      OPENSSL_free(der);
+      a.value = EncodeDer(t, i2d_ASN1_TYPE).value_or(std::string());
     }
     out.signed_attributes.push_back(std::move(a));
   }

@@ -168,15 +168,7 @@ bool CrlSignedBy(X509_CRL* crl, const X509* issuer) {
 }
 
 std::string CrlDer(const X509_CRL* crl) {
-  unsigned char* der = nullptr;
-  int len = i2d_X509_CRL(const_cast<X509_CRL*>(crl), &der);
-  if (len <= 0) {
-    DrainOpenSslErrors();
-    return "";
-  }
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
+  return EncodeDer(crl, i2d_X509_CRL, "encoding CRL").value_or(std::string());
 }
 
 std::string CrlPem(const X509_CRL* crl) {

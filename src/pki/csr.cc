@@ -93,21 +93,11 @@ StatusOr<Csr> ParseCsr(std::string_view data) {
     }
   }
   csr.challenge_password = ChallengePassword(raw);
-  {
-    unsigned char* spki = nullptr;
-    int spki_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(raw), &spki);
-    if (spki_len <= 0) {
-      return OpenSslError("CSR: encoding public key", StatusCode::kInvalidArgument);
-    }
-    csr.spki_der.assign(reinterpret_cast<char*>(spki), static_cast<size_t>(spki_len));
-    OPENSSL_free(spki);
-  }
-  unsigned char* der = nullptr;
-  int len = i2d_X509_REQ(raw, &der);
-  if (len > 0) {
-    csr.der.assign(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-    OPENSSL_free(der);
-  }
+  StatusOr<std::string> spki = EncodeDer(X509_REQ_get_X509_PUBKEY(raw), i2d_X509_PUBKEY,
+                                         "CSR: encoding public key");
+  if (!spki.ok()) return Status(StatusCode::kInvalidArgument, spki.status().message());
+  csr.spki_der = *std::move(spki);
+  csr.der = EncodeDer(raw, i2d_X509_REQ).value_or(std::string());
   return csr;
 }
 
@@ -147,12 +137,7 @@ StatusOr<std::string> BuildCsrDer(const CsrTemplate& tmpl, EVP_PKEY* key) {
     return OpenSslError("CSR challengePassword");
   }
   if (X509_REQ_sign(req.get(), key, SigningDigestFor(key)) <= 0) return OpenSslError("signing CSR");
-  unsigned char* der = nullptr;
-  int len = i2d_X509_REQ(req.get(), &der);
-  if (len <= 0) return OpenSslError("encoding CSR");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
+  return EncodeDer(req.get(), i2d_X509_REQ, "encoding CSR");
 }
 
 }  // namespace custos

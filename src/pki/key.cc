@@ -137,12 +137,7 @@ StatusOr<EvpPkeyPtr> PrivateKeyFromPem(std::string_view pem, std::string_view pa
 
 StatusOr<std::string> PublicKeyToSpkiDer(const EVP_PKEY* key) {
   if (key == nullptr) return InvalidArgumentError("no key");
-  unsigned char* der = nullptr;
-  int len = i2d_PUBKEY(key, &der);
-  if (len <= 0) return OpenSslError("encoding SubjectPublicKeyInfo");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
+  return EncodeDer(key, i2d_PUBKEY, "encoding SubjectPublicKeyInfo");
 }
 
 StatusOr<EvpPkeyPtr> PublicKeyFromSpkiDer(std::string_view der) {

@@ -226,15 +226,7 @@ StatusOr<X509Ptr> ParseCertificate(std::string_view data) {
 }
 
 std::string CertificateDer(const X509* cert) {
-  unsigned char* der = nullptr;
-  int len = i2d_X509(cert, &der);
-  if (len <= 0) {
-    DrainOpenSslErrors();
-    return "";
-  }
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
+  return EncodeDer(cert, i2d_X509, "encoding certificate").value_or(std::string());
 }
 
 std::string CertificatePem(const X509* cert) {
@@ -255,16 +247,8 @@ std::string CertificatesPem(const std::vector<X509*>& certs) {
 std::string CertSha256Hex(const X509* cert) { return Sha256Hex(CertificateDer(cert)); }
 
 std::string CertSpkiSha256Hex(const X509* cert) {
-  const X509_PUBKEY* pub = X509_get_X509_PUBKEY(cert);
-  unsigned char* der = nullptr;
-  int len = i2d_X509_PUBKEY(pub, &der);
-  if (len <= 0) {
-    DrainOpenSslErrors();
-    return "";
-  }
-  std::string s(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return Sha256Hex(s);
+  StatusOr<std::string> spki = EncodeDer(X509_get_X509_PUBKEY(cert), i2d_X509_PUBKEY);
+  return spki.ok() ? Sha256Hex(*spki) : std::string();
 }
 
 std::string SerialHex(const ASN1_INTEGER* serial) {
@@ -462,12 +446,10 @@ Status AppendGeneralNames(const std::vector<San>& sans, GENERAL_NAMES* names) {
           return Fail("PermanentIdentifier assigner \"" + san.assigner + "\" is not an OID");
         }
       }
-      unsigned char* der = nullptr;
-      int len = i2d_CUSTOS_PERMANENT_IDENTIFIER(pi.get(), &der);
-      if (len <= 0) return OpenSslError("encoding PermanentIdentifier");
+      ASSIGN_OR_RETURN(std::string der, EncodeDer(pi.get(), i2d_CUSTOS_PERMANENT_IDENTIFIER,
+                                                  "encoding PermanentIdentifier"));
       Asn1StringPtr seq(ASN1_STRING_type_new(V_ASN1_SEQUENCE));
-      int set_ok = seq ? ASN1_STRING_set(seq.get(), der, len) : 0;
-      OPENSSL_free(der);
+      int set_ok = seq ? ASN1_STRING_set(seq.get(), der.data(), static_cast<int>(der.size())) : 0;
       if (set_ok != 1) return OpenSslError("PermanentIdentifier");
       Asn1TypePtr value(ASN1_TYPE_new());
       if (!value) return OpenSslError("allocating ASN1_TYPE");

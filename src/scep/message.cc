@@ -86,15 +86,6 @@ void Fail(DecodedRequest& r, FailInfo info, const Status& status) {
   r.fail_info = info;
 }
 
-template <typename T>
-StatusOr<std::string> ToDer(T* obj, int (*i2d)(const T*, unsigned char**)) {
-  unsigned char* der = nullptr;
-  int len = i2d(obj, &der);
-  if (len <= 0 || der == nullptr) return OpenSslError("DER encoding");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
-}
 
 }  // namespace
 
@@ -309,7 +300,7 @@ StatusOr<std::string> EncodeIssuerAndSubject(const X509_NAME* issuer, const X509
   ias->issuer = X509_NAME_dup(issuer);
   ias->subject = X509_NAME_dup(subject);
   if (ias->issuer == nullptr || ias->subject == nullptr) return OpenSslError("copying names");
-  return ToDer<CUSTOS_SCEP_IAS>(ias.get(), i2d_CUSTOS_SCEP_IAS);
+  return EncodeDer(ias.get(), i2d_CUSTOS_SCEP_IAS);
 }
 
 StatusOr<std::string> EncodeIssuerAndSerial(const X509_NAME* issuer, std::string_view serial_hex) {
@@ -327,7 +318,7 @@ StatusOr<std::string> EncodeIssuerAndSerial(const X509_NAME* issuer, std::string
   ASN1_INTEGER* serial = BN_to_ASN1_INTEGER(bn, ias->serial);
   if (serial == nullptr) return OpenSslError("encoding serial");
   ias->serial = serial;
-  return ToDer<PKCS7_ISSUER_AND_SERIAL>(ias.get(), i2d_PKCS7_ISSUER_AND_SERIAL);
+  return EncodeDer(ias.get(), i2d_PKCS7_ISSUER_AND_SERIAL);
 }
 
 StatusOr<std::string> EncodePkiOperation(const RequestParams& params) {
