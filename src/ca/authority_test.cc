@@ -13,10 +13,14 @@
 #include "base/encoding.h"
 #include "pki/crl.h"
 #include "pki/key.h"
+#include "pki/test_support.h"
 #include "storage/testing.h"
 
 namespace custos {
 namespace {
+
+using testing_support::RunCommand;
+using testing_support::TempDir;
 
 constexpr auto kDay = std::chrono::hours(24);
 
@@ -50,34 +54,6 @@ X509Ptr Cert(const IssuedCert& issued) {
   return c.ok() ? std::move(c).value() : nullptr;
 }
 
-std::string RunCommand(const std::string& cmd, int* exit_code) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int rc = pclose(p);
-  *exit_code = WEXITSTATUS(rc);
-  return out;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/custos-ca-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name, const std::string& content) const {
-    std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  std::string path_;
-};
 
 class AuthorityTest : public ::testing::TestWithParam<std::string> {
  protected:

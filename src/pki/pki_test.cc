@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "pki/test_support.h"
 #include "base/encoding.h"
 #include "pki/crl.h"
 #include "pki/csr.h"
@@ -16,6 +17,9 @@
 
 namespace custos {
 namespace {
+
+using testing_support::RunCommand;
+using testing_support::TempDir;
 
 // 2027-01-15T08:00:00Z.
 const Time kT0 = FromUnixSeconds(1800000000);
@@ -81,35 +85,6 @@ X509Ptr MakeLeaf(const Ca& issuer, EVP_PKEY* key, Time nb, Time na, std::vector<
   return std::move(cert).value();
 }
 
-std::string RunCommand(const std::string& cmd, int* exit_code = nullptr) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int rc = pclose(p);
-  if (exit_code != nullptr) *exit_code = WEXITSTATUS(rc);
-  return out;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/custos-pki-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name, const std::string& content) const {
-    std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // ---- Keys --------------------------------------------------------------------------------------
 
