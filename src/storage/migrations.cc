@@ -105,6 +105,19 @@ CREATE TABLE scep_transactions (
 );
 CREATE INDEX scep_transactions_status_created_at ON scep_transactions (status, created_at);
 )sql"},
+    // Migrations 3-6 each belong to one role store (storage/<role>_store.h).
+    {3, "mdm", R"sql(
+CREATE TABLE mdm_schema_placeholder (id INTEGER);
+)sql"},
+    {4, "push", R"sql(
+CREATE TABLE push_schema_placeholder (id INTEGER);
+)sql"},
+    {5, "acme", R"sql(
+CREATE TABLE acme_schema_placeholder (id INTEGER);
+)sql"},
+    {6, "dep", R"sql(
+CREATE TABLE dep_schema_placeholder (id INTEGER);
+)sql"},
 };
 
 // Any constant will do; it only has to be the same in every custos process.

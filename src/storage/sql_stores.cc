@@ -13,6 +13,7 @@
 #include "storage/migrations.h"
 #include "storage/postgres/postgres_database.h"
 #include "storage/sql.h"
+#include "storage/sql_parts.h"
 #include "storage/sqlite/sqlite_database.h"
 #include "storage/storage.h"
 
@@ -430,15 +431,31 @@ class SqlScepStore : public ScepStore {
 
 class SqlStores : public Stores {
  public:
-  explicit SqlStores(sql::Transaction& tx) : ca_(tx), certs_(tx), scep_(tx) {}
+  explicit SqlStores(sql::Transaction& tx) : tx_(tx), ca_(tx), certs_(tx), scep_(tx) {}
   CaStore& ca() override { return ca_; }
   CertStore& certs() override { return certs_; }
   ScepStore& scep() override { return scep_; }
+  // The roles written in their own files (sql_parts.h), created on first use.
+  MdmStore& mdm() override { return Lazy(mdm_, NewSqlMdmStore); }
+  PushStore& push() override { return Lazy(push_, NewSqlPushStore); }
+  AcmeStore& acme() override { return Lazy(acme_, NewSqlAcmeStore); }
+  DepStore& dep() override { return Lazy(dep_, NewSqlDepStore); }
 
  private:
+  template <typename T>
+  T& Lazy(std::unique_ptr<T>& slot, std::unique_ptr<T> (*make)(sql::Transaction&)) {
+    if (!slot) slot = make(tx_);
+    return *slot;
+  }
+
+  sql::Transaction& tx_;
   SqlCaStore ca_;
   SqlCertStore certs_;
   SqlScepStore scep_;
+  std::unique_ptr<MdmStore> mdm_;
+  std::unique_ptr<PushStore> push_;
+  std::unique_ptr<AcmeStore> acme_;
+  std::unique_ptr<DepStore> dep_;
 };
 
 class SqlStorage : public Storage {

@@ -24,6 +24,10 @@
 #include "base/config.h"
 #include "base/status.h"
 #include "base/time.h"
+#include "storage/acme_store.h"
+#include "storage/dep_store.h"
+#include "storage/mdm_store.h"
+#include "storage/push_store.h"
 
 namespace custos {
 
@@ -183,6 +187,10 @@ class Stores {
   virtual CaStore& ca() = 0;
   virtual CertStore& certs() = 0;
   virtual ScepStore& scep() = 0;
+  virtual MdmStore& mdm() = 0;    // storage/mdm_store.h
+  virtual PushStore& push() = 0;  // storage/push_store.h
+  virtual AcmeStore& acme() = 0;  // storage/acme_store.h
+  virtual DepStore& dep() = 0;    // storage/dep_store.h
 };
 
 enum class TxMode { kReadWrite, kReadOnly };

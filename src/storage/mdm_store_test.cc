@@ -1,0 +1,32 @@
+// Conformance tests of MdmStore (mdm_store.h), on SQLite and PostgreSQL (the latter needs
+// scripts/with-postgres.sh, as `make test` does).
+#include <gtest/gtest.h>
+
+#include "storage/storage.h"
+#include "storage/testing.h"
+
+namespace custos {
+namespace {
+
+class MdmStoreTest : public testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres" && !PostgresAvailable()) GTEST_SKIP() << "no PostgreSQL";
+    auto s = OpenTestStorage(GetParam());
+    ASSERT_TRUE(s.ok()) << s.status();
+    storage_ = std::move(*s);
+  }
+  std::unique_ptr<Storage> storage_;
+};
+
+TEST_P(MdmStoreTest, MigrationApplied) {
+  auto v = storage_->SchemaVersion();
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_GE(*v, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Drivers, MdmStoreTest, testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace custos
