@@ -107,16 +107,205 @@ CREATE INDEX scep_transactions_status_created_at ON scep_transactions (status, c
 )sql"},
     // Migrations 3-6 each belong to one role store (storage/<role>_store.h).
     {3, "mdm", R"sql(
-CREATE TABLE mdm_schema_placeholder (id INTEGER);
+CREATE TABLE mdm_devices (
+  id TEXT PRIMARY KEY,
+  serial_number TEXT NOT NULL,
+  model TEXT NOT NULL,
+  model_name TEXT NOT NULL,
+  product_name TEXT NOT NULL,
+  device_name TEXT NOT NULL,
+  os_version TEXT NOT NULL,
+  build_version TEXT NOT NULL,
+  imei TEXT NOT NULL,
+  meid TEXT NOT NULL,
+  authenticate_raw {{BLOB}} NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX mdm_devices_serial_number ON mdm_devices (serial_number);
+
+CREATE TABLE mdm_enrollments (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  parent_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  user_short_name TEXT NOT NULL,
+  user_long_name TEXT NOT NULL,
+  enrollment_user_id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  push_token_hex TEXT NOT NULL,
+  push_magic TEXT NOT NULL,
+  unlock_token {{BLOB}} NOT NULL,
+  enabled INTEGER NOT NULL,
+  token_unregistered INTEGER NOT NULL,
+  token_update_tally BIGINT NOT NULL,
+  last_seen BIGINT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX mdm_enrollments_device_id ON mdm_enrollments (device_id);
+
+-- One identity certificate belongs to one device (its channels share it).
+CREATE TABLE mdm_cert_associations (
+  cert_sha256 TEXT PRIMARY KEY,
+  serial_hex TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX mdm_cert_associations_serial_hex ON mdm_cert_associations (serial_hex);
+CREATE INDEX mdm_cert_associations_device_id ON mdm_cert_associations (device_id);
+
+-- Ciphertext only (AES-256-GCM, key outside the database).
+CREATE TABLE mdm_bootstrap_tokens (
+  device_id TEXT PRIMARY KEY,
+  ciphertext {{BLOB}} NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE mdm_commands (
+  command_uuid TEXT PRIMARY KEY,
+  request_type TEXT NOT NULL,
+  payload {{BLOB}} NOT NULL,
+  priority BIGINT NOT NULL,
+  expires_at BIGINT,
+  created_at BIGINT NOT NULL
+);
+
+-- One row per (enrollment, command); priority and expiry are copied from the command so that
+-- "the next command" is one index range scan.
+CREATE TABLE mdm_queue (
+  seq {{AUTOID}},
+  enrollment_id TEXT NOT NULL,
+  command_uuid TEXT NOT NULL,
+  priority BIGINT NOT NULL,
+  expires_at BIGINT,
+  status TEXT NOT NULL,
+  active INTEGER NOT NULL,
+  result {{BLOB}},
+  error_chain_json TEXT,
+  queued_at BIGINT NOT NULL,
+  sent_at BIGINT,
+  result_at BIGINT,
+  UNIQUE (enrollment_id, command_uuid)
+);
+CREATE INDEX mdm_queue_next ON mdm_queue (enrollment_id, priority DESC, seq) WHERE active = 1;
+CREATE INDEX mdm_queue_expires_at ON mdm_queue (expires_at) WHERE active = 1 AND expires_at IS NOT NULL;
 )sql"},
     {4, "push", R"sql(
-CREATE TABLE push_schema_placeholder (id INTEGER);
+CREATE TABLE push_certs (
+  topic TEXT PRIMARY KEY,
+  cert_pem TEXT NOT NULL,
+  key_pem TEXT NOT NULL,
+  key_encrypted INTEGER NOT NULL DEFAULT 0,
+  subject TEXT NOT NULL,
+  sha256_hex TEXT NOT NULL,
+  not_before BIGINT NOT NULL,
+  not_after BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
 )sql"},
     {5, "acme", R"sql(
-CREATE TABLE acme_schema_placeholder (id INTEGER);
+CREATE TABLE acme_accounts (
+  id TEXT PRIMARY KEY,
+  key_thumbprint TEXT NOT NULL UNIQUE,
+  jwk_json TEXT NOT NULL,
+  status TEXT NOT NULL,
+  contact_json TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE acme_orders (
+  seq {{AUTOID}},
+  id TEXT NOT NULL UNIQUE,
+  account_id TEXT NOT NULL REFERENCES acme_accounts (id),
+  status TEXT NOT NULL,
+  identifiers_json TEXT NOT NULL,
+  not_before BIGINT,
+  not_after BIGINT,
+  expires_at BIGINT NOT NULL,
+  error_json TEXT NOT NULL,
+  cert_serial TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX acme_orders_account_id ON acme_orders (account_id);
+
+CREATE TABLE acme_authzs (
+  seq {{AUTOID}},
+  id TEXT NOT NULL UNIQUE,
+  order_id TEXT NOT NULL REFERENCES acme_orders (id),
+  account_id TEXT NOT NULL,
+  identifier_type TEXT NOT NULL,
+  identifier_value TEXT NOT NULL,
+  status TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  attested_json TEXT NOT NULL
+);
+CREATE INDEX acme_authzs_order_id ON acme_authzs (order_id);
+
+CREATE TABLE acme_challenges (
+  seq {{AUTOID}},
+  id TEXT NOT NULL UNIQUE,
+  authz_id TEXT NOT NULL REFERENCES acme_authzs (id),
+  type TEXT NOT NULL,
+  token TEXT NOT NULL,
+  status TEXT NOT NULL,
+  validated_at BIGINT,
+  error_json TEXT NOT NULL
+);
+CREATE INDEX acme_challenges_authz_id ON acme_challenges (authz_id);
+
+CREATE TABLE acme_client_identifiers (
+  identifier_sha256 TEXT PRIMARY KEY,
+  bound_to TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  spent_at BIGINT,
+  spent_by TEXT NOT NULL
+);
 )sql"},
     {6, "dep", R"sql(
-CREATE TABLE dep_schema_placeholder (id INTEGER);
+CREATE TABLE dep_names (
+  name TEXT PRIMARY KEY,
+  current_key_pem TEXT NOT NULL,
+  current_cert_pem TEXT NOT NULL,
+  staging_key_pem TEXT NOT NULL,
+  staging_cert_pem TEXT NOT NULL,
+  consumer_key TEXT NOT NULL,
+  consumer_secret TEXT NOT NULL,
+  access_token TEXT NOT NULL,
+  access_secret TEXT NOT NULL,
+  access_token_expiry BIGINT,
+  tokens_updated_at BIGINT,
+  server_uuid TEXT NOT NULL,
+  cursor TEXT NOT NULL,
+  cursor_at BIGINT,
+  fetch_completed_at BIGINT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE dep_devices (
+  dep_name TEXT NOT NULL REFERENCES dep_names (name),
+  serial_number TEXT NOT NULL,
+  model TEXT NOT NULL,
+  description TEXT NOT NULL,
+  color TEXT NOT NULL,
+  os TEXT NOT NULL,
+  device_family TEXT NOT NULL,
+  profile_status TEXT NOT NULL,
+  profile_uuid TEXT NOT NULL,
+  profile_assign_time BIGINT,
+  profile_push_time BIGINT,
+  device_assigned_by TEXT NOT NULL,
+  device_assigned_date BIGINT,
+  op_type TEXT NOT NULL,
+  op_date BIGINT,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (dep_name, serial_number)
+);
+CREATE INDEX dep_devices_serial_number ON dep_devices (serial_number);
 )sql"},
 };
 
