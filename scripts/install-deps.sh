@@ -13,7 +13,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev openssl sqlite3 curl procps
   postgresql clang libclang-rt-14-dev
   # real protocol peers for interop tests
-  scep lego uacme nghttp2-client python3 python3-h2 wrk nginx-light
+  scep lego uacme pebble nghttp2-client python3 python3-h2 wrk nginx-light
 )
 
 missing=()

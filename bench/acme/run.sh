@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# bench/acme/run.sh: ACME figures of custos.
+#  1. In-process device-attest-01 orders (acme_bench): orders per second and server CPU per order.
+#  2. http-01 orders by Debian's `lego` against custos and against Debian's `pebble` (the ACME
+#     test server of Let's Encrypt), same client, same TLS setup (both serve ACME over HTTPS with
+#     the same throw-away certificate), same number of orders, one new domain per order; server
+#     CPU per order from /proc/PID/stat (utime+stime) around the whole run; ratio printed with the
+#     target custos <= 1/5 of pebble.
+#
+#   bench/acme/run.sh [BUILD_DIR]     (ORDERS=20 lego orders, DEVICE_ORDERS=200 by default)
+# Everything listens on 127.0.0.1; pebble resolves names through pebble-challtestsrv's DNS, which
+# answers 127.0.0.1 for every name; custos maps every name there with [acme] http01_target.
+# Every process started here is stopped by its PID on exit.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build}
+custos=${CUSTOS_BIN:-$build/custos}
+bench=${ACME_BENCH_BIN:-$build/bench/acme/acme_bench}
+orders=${ORDERS:-20}
+device_orders=${DEVICE_ORDERS:-200}
+
+work=$(mktemp -d /tmp/custos-acme-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_url() {
+  for _ in $(seq 1 300); do
+    curl -sfk -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  echo "run.sh: $1 did not answer" >&2
+  return 1
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# lego_orders NAME DIRECTORY_URL PID: ORDERS sequential certificate orders; prints CPU ms/order.
+lego_orders() {
+  local name=$1 url=$2 pid=$3 challenge_port=$4
+  local before after failed=0
+  before=$(cpu_ticks "$pid")
+  local t0=$(date +%s.%N)
+  for i in $(seq 1 "$orders"); do
+    if ! LEGO_CA_CERTIFICATES="$work/tls.pem" lego --server "$url" --email bench@example.com \
+        --accept-tos --key-type ec256 --domains "d$i.$name.test" --http \
+        --http.port "127.0.0.1:$challenge_port" --path "$work/lego-$name" run \
+        >>"$work/lego-$name.log" 2>&1; then
+      failed=$((failed + 1))
+    fi
+  done
+  local t1=$(date +%s.%N)
+  after=$(cpu_ticks "$pid")
+  local ok=$((orders - failed))
+  [ "$ok" -gt 0 ] || { echo "run.sh: every lego order against $name failed:" >&2; tail -20 "$work/lego-$name.log" >&2; return 1; }
+  local ms=$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$ok" 'BEGIN {printf "%.2f", (a-b)*1000/hz/n}')
+  echo "${name}_orders_ok: $ok/$orders"
+  echo "${name}_wall_seconds: $(awk -v a="$t1" -v b="$t0" 'BEGIN {printf "%.1f", a-b}')"
+  echo "${name}_server_cpu_ms_per_order: $ms"
+  echo "$ms" >"$work/$name.cpu"
+}
+
+for bin in "$custos" "$bench"; do
+  [ -x "$bin" ] || { echo "run.sh: $bin missing (build custos and acme_bench)" >&2; exit 1; }
+done
+for p in lego pebble pebble-challtestsrv openssl curl python3; do
+  command -v "$p" >/dev/null || { echo "run.sh: $p missing (scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+echo "== device-attest-01, in process ($device_orders orders)"
+"$bench" --orders "$device_orders"
+
+# One throw-away TLS certificate for both servers' ACME listeners, trusted by lego.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$work/tls.key" -out "$work/tls.pem" \
+  2>/dev/null
+
+echo "== custos, lego http-01 ($orders orders)"
+http_port=$(free_port)
+tls_port=$(free_port)
+challenge_port=$(free_port)
+"$custos" serve --data-dir "$work/custos" --listen "127.0.0.1:$http_port" \
+  --url "https://127.0.0.1:$tls_port" --log-level warn \
+  --set "tls.listen=127.0.0.1:$tls_port" --set "tls.cert_file=$work/tls.pem" \
+  --set "tls.key_file=$work/tls.key" --set "acme.http01_target=127.0.0.1:$challenge_port" \
+  --set http.access_log=false >"$work/custos.log" 2>&1 &
+custos_pid=$!
+pids+=("$custos_pid")
+wait_url "https://127.0.0.1:$tls_port/acme/directory"
+lego_orders custos "https://127.0.0.1:$tls_port/acme/directory" "$custos_pid" "$challenge_port"
+
+echo "== pebble, lego http-01 ($orders orders)"
+dns_port=$(free_port)
+chall_mgmt=$(free_port)
+pebble_port=$(free_port)
+pebble_mgmt=$(free_port)
+pebble_tls=$(free_port)
+challenge_port=$(free_port)
+pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$dns_port" \
+  -http01 "" -https01 "" -tlsalpn01 "" -management "127.0.0.1:$chall_mgmt" \
+  >"$work/challtestsrv.log" 2>&1 &
+pids+=("$!")
+cat >"$work/pebble.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$pebble_port",
+            "managementListenAddress": "127.0.0.1:$pebble_mgmt",
+            "certificate": "$work/tls.pem", "privateKey": "$work/tls.key",
+            "httpPort": $challenge_port, "tlsPort": $pebble_tls,
+            "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+JSON
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+  pebble -config "$work/pebble.json" -dnsserver "127.0.0.1:$dns_port" >"$work/pebble.log" 2>&1 &
+pebble_pid=$!
+pids+=("$pebble_pid")
+wait_url "https://127.0.0.1:$pebble_port/dir"
+lego_orders pebble "https://127.0.0.1:$pebble_port/dir" "$pebble_pid" "$challenge_port"
+
+ratio=$(awk -v c="$(cat "$work/custos.cpu")" -v p="$(cat "$work/pebble.cpu")" 'BEGIN {printf "%.3f", c/p}')
+echo "server_cpu_per_order_custos_over_pebble: $ratio (target <= 0.200)"
+if awk -v r="$ratio" 'BEGIN {exit !(r <= 0.2)}'; then echo "PASS"; else echo "FAIL"; fi
