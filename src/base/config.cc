@@ -82,7 +82,50 @@ const FieldSpec kFields[] = {
     CUSTOS_FIELD(push, max_concurrent_streams, false, "HTTP/2 streams per APNs connection"),
     CUSTOS_FIELD(push, max_retries, false, "retries of a push after 429, 5xx or connection errors"),
     CUSTOS_FIELD(push, expiration, false, "how long APNs may hold a push for an offline device"),
+    CUSTOS_FIELD(webhook, url, false, "URL MDM events are POSTed to (MicroMDM JSON); empty disables"),
+    CUSTOS_FIELD(webhook, secret, true, "HMAC-SHA256 key signing webhook bodies (X-Custos-Signature)"),
+    CUSTOS_FIELD(webhook, queue_size, false, "webhook events held in memory; the oldest is dropped beyond"),
+    CUSTOS_FIELD(webhook, max_retries, false, "webhook retries after 408, 429, 5xx or connection errors"),
     CUSTOS_FIELD(api, key, true, "admin API key; empty disables the admin API"),
+    CUSTOS_FIELD(dep, base_url, false, "Apple Business Manager API base URL"),
+    CUSTOS_FIELD(dep, sync_interval, false, "how often each DEP name syncs devices; 0 disables"),
+    CUSTOS_FIELD(dep, require_known_serial, false, "MachineInfo: refuse serials ABM never reported"),
+    CUSTOS_FIELD(dep, default_profile_uuid, false, "ABM profile UUID assigned to newly added devices"),
+    CUSTOS_FIELD(dep, maid_name, false, "DEP name whose key signs MAID JWTs; empty = the only one"),
+    CUSTOS_FIELD(dep, device_ca_file, false, "PEM roots for MachineInfo signers instead of Apple's"),
+    CUSTOS_FIELD(dep, token_expiry_warning, false, "warn this long before ABM tokens expire"),
+    CUSTOS_FIELD(acme, extra_attestation_roots, false, "comma-separated PEM files of extra attestation roots (tests only)"),
+    CUSTOS_FIELD(acme, http01_target, false, "HOST:PORT every http-01 validation connects to (tests only)"),
+    CUSTOS_FIELD(acme, nonce_lifetime, false, "how long an ACME Replay-Nonce stays usable"),
+    CUSTOS_FIELD(acme, order_lifetime, false, "how long ACME orders and authorizations stay pending"),
+    CUSTOS_FIELD(acme, cert_validity, false, "lifetime of certificates issued over ACME"),
+    CUSTOS_FIELD(acme, client_identifier_ttl, false, "lifetime of one-time device-attest-01 ClientIdentifiers"),
+    CUSTOS_FIELD(enroll, organization, false, "enrollment profile organization; empty = ca.organization"),
+    CUSTOS_FIELD(enroll, display_name, false, "enrollment profile display name"),
+    CUSTOS_FIELD(enroll, identifier, false, "enrollment profile PayloadIdentifier (payloads append a suffix)"),
+    CUSTOS_FIELD(enroll, topic, false, "APNs topic in the profile; overrides the push certificate's"),
+    CUSTOS_FIELD(enroll, subject_common_name, false, "CN the identity payload requests (device variables allowed)"),
+    CUSTOS_FIELD(enroll, default_identity, false, "identity payload when a request names none: scep or acme"),
+    CUSTOS_FIELD(enroll, sign, false, "CMS-sign enrollment profiles"),
+    CUSTOS_FIELD(enroll, signing_cert_file, false, "PEM profile-signing certificate (+ chain); empty = issued by custos"),
+    CUSTOS_FIELD(enroll, signing_key_file, false, "PEM key of enroll.signing_cert_file"),
+    CUSTOS_FIELD(enroll, include_root, false, "add custos' root CA as a payload: auto, true or false"),
+    CUSTOS_FIELD(enroll, sign_message, false, "MDM SignMessage: devices sign every request"),
+    CUSTOS_FIELD(enroll, access_rights, false, "MDM AccessRights bit mask"),
+    CUSTOS_FIELD(enroll, use_development_apns, false, "MDM UseDevelopmentAPNS"),
+    CUSTOS_FIELD(enroll, require_token, false, "GET /mdm/enroll requires a one-time ?token="),
+    CUSTOS_FIELD(enroll, token_ttl, false, "lifetime of one-time enrollment tokens"),
+    CUSTOS_FIELD(enroll, basic_user, false, "HTTP Basic user for GET /mdm/enroll"),
+    CUSTOS_FIELD(enroll, basic_password, true, "HTTP Basic password for GET /mdm/enroll; empty = none"),
+    CUSTOS_FIELD(mdm, user_authenticate, false, "UserAuthenticate: refuse (410) or digest-challenge"),
+    CUSTOS_FIELD(mdm, declarative_management_url, false, "forward DeclarativeManagement check-ins here; empty = refuse them"),
+    CUSTOS_FIELD(mdm, declarative_management_timeout, false, "timeout of one forwarded DeclarativeManagement request"),
+    CUSTOS_FIELD(mdm, bootstrap_token_key_file, false, "key encrypting bootstrap tokens; default DATA_DIR/mdm-bootstrap-token.key"),
+    CUSTOS_FIELD(mdm, command_expiry, false, "default lifetime of queued commands; 0 = never"),
+    CUSTOS_FIELD(mdm, allow_tls_client_cert, false, "accept the device identity from the TLS handshake"),
+    CUSTOS_FIELD(mdm, allow_proxy_header, false, "accept the device identity from a trusted proxy's header"),
+    CUSTOS_FIELD(mdm, allow_mdm_signature, false, "accept the device identity from Mdm-Signature"),
+    CUSTOS_FIELD(mdm, proxy_cert_header, false, "header holding nginx's $ssl_client_escaped_cert"),
 };
 #undef CUSTOS_FIELD
 
@@ -363,6 +406,10 @@ Status Config::Finalize() {
   if (server.threads < 0 || server.threads > 256) {
     return InvalidArgumentError("server.threads must be between 0 and 256");
   }
+  if (acme.nonce_lifetime.count() <= 0 || acme.order_lifetime.count() <= 0 ||
+      acme.cert_validity.count() <= 0 || acme.client_identifier_ttl.count() <= 0) {
+    return InvalidArgumentError("acme durations must be positive");
+  }
   if (push.apns_url.rfind("https://", 0) != 0) {
     return InvalidArgumentError("push.apns_url must start with https://");
   }
@@ -370,6 +417,38 @@ Status Config::Finalize() {
       push.max_retries < 0 || push.max_retries > 20 || push.expiration.count() < 0) {
     return InvalidArgumentError(
         "push limits out of range (max_concurrent_streams 1..10000, max_retries 0..20, expiration >= 0)");
+  }
+  if (!OneOf<std::string>(mdm.user_authenticate, {"refuse", "digest-challenge"})) {
+    return InvalidArgumentError("mdm.user_authenticate must be refuse or digest-challenge");
+  }
+  if (!mdm.declarative_management_url.empty() &&
+      mdm.declarative_management_url.rfind("https://", 0) != 0 &&
+      mdm.declarative_management_url.rfind("http://", 0) != 0) {
+    return InvalidArgumentError("mdm.declarative_management_url must be an http(s) URL");
+  }
+  if (mdm.command_expiry.count() < 0 || mdm.declarative_management_timeout.count() <= 0) {
+    return InvalidArgumentError("mdm.command_expiry must be >= 0 and declarative_management_timeout > 0");
+  }
+  if (mdm.bootstrap_token_key_file.empty()) {
+    mdm.bootstrap_token_key_file = server.data_dir + "/mdm-bootstrap-token.key";
+  }
+  if (!OneOf<std::string>(enroll.default_identity, {"scep", "acme"}) ||
+      !OneOf<std::string>(enroll.include_root, {"auto", "true", "false"})) {
+    return InvalidArgumentError("enroll.default_identity must be scep or acme, enroll.include_root auto, true or false");
+  }
+  if (enroll.signing_cert_file.empty() != enroll.signing_key_file.empty()) {
+    return InvalidArgumentError("set both enroll.signing_cert_file and enroll.signing_key_file, or neither");
+  }
+  if (enroll.access_rights < 1 || enroll.access_rights > 8191 || enroll.token_ttl.count() <= 0) {
+    return InvalidArgumentError("enroll.access_rights must be 1..8191 and enroll.token_ttl positive");
+  }
+  if (!webhook.url.empty() && webhook.url.rfind("http://", 0) != 0 &&
+      webhook.url.rfind("https://", 0) != 0) {
+    return InvalidArgumentError("webhook.url must start with http:// or https://");
+  }
+  if (webhook.queue_size < 1 || webhook.queue_size > 10000000 || webhook.max_retries < 0 ||
+      webhook.max_retries > 100) {
+    return InvalidArgumentError("webhook limits out of range (queue_size 1..10000000, max_retries 0..100)");
   }
   if (server.url.empty()) {
     server.url = !server.listen.empty() ? "http://" + server.listen : "https://" + tls.listen;

@@ -97,10 +97,83 @@ struct PushConfig {
   Duration expiration{86400};           // apns-expiration = now + this; 0 = deliver now or never
 };
 
+struct AcmeConfig {
+  // Comma-separated PEM files of extra attestation roots trusted besides Apple's (tests only).
+  std::string extra_attestation_roots;
+  // HOST:PORT every http-01 validation connects to instead of the identifier (tests only); "" = off.
+  std::string http01_target;
+  Duration nonce_lifetime{3600};              // a Replay-Nonce is usable this long, once
+  Duration order_lifetime{7 * 86400};         // pending orders and authorizations expire after this
+  Duration cert_validity{365 * 86400};        // lifetime of certificates issued over ACME
+  Duration client_identifier_ttl{30 * 86400};  // lifetime of one-time device-attest-01 ClientIdentifiers
+};
+
+struct WebhookConfig {
+  std::string url;              // where MDM events are POSTed (MicroMDM JSON); "" disables webhooks
+  std::string secret;           // HMAC-SHA256 key for X-Custos-Signature (secret); "" = unsigned
+  int64_t queue_size = 10000;   // events held in memory; the oldest is dropped beyond
+  int64_t max_retries = 5;      // retries after 408, 429, 5xx or a connection error
+};
+
 struct ApiConfig {
   // The admin API key (secret): HTTP Basic with user "custos" and this as password, or
   // "Authorization: Bearer KEY". Empty: the admin API under /v1/ is disabled.
   std::string key;
+};
+
+// [mdm]: the MDM check-in and command endpoints (issue 4). URLs are fixed (/mdm/checkin,
+// /mdm/connect, /mdm).
+struct MdmConfig {
+  // UserAuthenticate: "refuse" answers 410 (the device goes on without a user channel, NanoMDM's
+  // default); "digest-challenge" answers an empty DigestChallenge (NanoMDM's opt-in).
+  std::string user_authenticate = "refuse";
+  // DeclarativeManagement check-ins are forwarded (POST) to this URL + "/" + Endpoint; "" answers
+  // them with an error.
+  std::string declarative_management_url;
+  Duration declarative_management_timeout{10};
+  // Bootstrap tokens are encrypted at rest (AES-256-GCM) with a 32-byte key read from this file,
+  // generated (mode 0600) at first start when absent. Default DATA_DIR/mdm-bootstrap-token.key.
+  // Several servers sharing one PostgreSQL database must share this file.
+  std::string bootstrap_token_key_file;
+  Duration command_expiry{0};  // default lifetime of queued commands; 0 = never expire
+  // How a device's identity certificate may reach custos (src/mdm/device_auth.h).
+  bool allow_tls_client_cert = true;
+  bool allow_proxy_header = true;     // believed only from http.trusted_proxies
+  bool allow_mdm_signature = true;
+  std::string proxy_cert_header = "X-Client-Cert";  // nginx $ssl_client_escaped_cert
+};
+
+// The enrollment profile (issue 4 "Enrollment profile", issue 5 "Enrollment with an attested
+// identity"): GET /mdm/enroll and `custos enroll profile`.
+struct EnrollConfig {
+  std::string organization;          // PayloadOrganization; "" = ca.organization
+  std::string display_name;          // PayloadDisplayName; "" = "<organization> device management"
+  std::string identifier = "com.custos.enroll";  // PayloadIdentifier (payloads append .mdm, .scep...)
+  std::string topic;                 // APNs topic; overrides the installed push certificate's
+  std::string subject_common_name = "%HardwareUUID%";  // CN requested by the identity payload
+  std::string default_identity = "scep";  // scep | acme, when the request names none
+  bool sign = true;                  // CMS-sign profiles (unsigned only on request)
+  std::string signing_cert_file;     // PEM signer certificate (+ chain); "" = custos issues one
+  std::string signing_key_file;      // PEM signer key
+  std::string include_root = "auto";  // auto | true | false: add custos' root as a payload
+  bool sign_message = true;          // MDM SignMessage (Mdm-Signature on every request)
+  int64_t access_rights = 8191;      // MDM AccessRights
+  bool use_development_apns = false;  // MDM UseDevelopmentAPNS (sandbox push certificates)
+  bool require_token = false;        // GET /mdm/enroll needs ?token= (one-time, `custos enroll token`)
+  Duration token_ttl{86400};         // lifetime of one-time enrollment tokens
+  std::string basic_user = "enroll";  // HTTP Basic user when basic_password is set
+  std::string basic_password;        // HTTP Basic password for GET /mdm/enroll (secret); "" = none
+};
+
+// Apple Business Manager (DEP), issue 6.
+struct DepConfig {
+  std::string base_url = "https://mdmenrollment.apple.com";  // ABM API (a simulator in tests)
+  Duration sync_interval{1800};       // periodic devices/sync per DEP name; 0 disables the syncer
+  bool require_known_serial = false;  // MachineInfo: refuse serials ABM never reported
+  std::string default_profile_uuid;   // assigned to newly added devices; "" = none
+  std::string maid_name;              // DEP name signing MAID JWTs; "" = the only one
+  std::string device_ca_file;         // PEM roots for MachineInfo signers instead of Apple's
+  Duration token_expiry_warning{30 * 86400};  // warn this long before the tokens expire
 };
 
 struct Config {
@@ -112,7 +185,12 @@ struct Config {
   LogConfig log;
   ScepConfig scep;
   PushConfig push;
+  WebhookConfig webhook;
   ApiConfig api;
+  AcmeConfig acme;
+  EnrollConfig enroll;
+  MdmConfig mdm;
+  DepConfig dep;
 
   // Fills `config` from defaults, the TOML file at `path` (none when empty), and `env` (the
   // process environment as NAME -> value; only CUSTOS_* entries are read). Flags are applied

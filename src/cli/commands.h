@@ -13,10 +13,14 @@ void AddServeCommand(CLI::App& root, CliEnv& env);   // serve_command.cc
 void AddConfigCommands(CLI::App& root, CliEnv& env);  // config_commands.cc
 void AddCaCommands(CLI::App& root, CliEnv& env);      // ca_commands.cc: ca init|show|renew|rekey, cert list|show|revoke|issue
 void AddScepCommands(CLI::App& root, CliEnv& env);    // scep_commands.cc: scep challenge|approve|reject
+void AddEnrollCommands(CLI::App& root, CliEnv& env);  // enroll_commands.cc: enroll profile|token
+void AddDepCommands(CLI::App& root, CliEnv& env);     // dep_commands.cc: dep cert|tokens|show|list|maidjwt|sync
+void AddMdmCommands(CLI::App& root, CliEnv& env);     // mdm_commands.cc: device list, command send|list, push-cert install|list
 
 // `custos inspect ...`: decoders for what devices send, for administrators debugging a refusal.
 void AddInspectScepCommand(CLI::App& inspect, CliEnv& env);         // inspect_scep.cc
 void AddInspectAttestationCommand(CLI::App& inspect, CliEnv& env);  // inspect_attestation.cc
+void AddInspectMdmSignatureCommand(CLI::App& inspect, CliEnv& env);  // inspect_mdm_signature.cc
 
 }  // namespace custos
 

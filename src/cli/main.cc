@@ -22,11 +22,15 @@ int main(int argc, char** argv) {
   custos::AddConfigCommands(app, env);
   custos::AddCaCommands(app, env);
   custos::AddScepCommands(app, env);
+  custos::AddEnrollCommands(app, env);
+  custos::AddDepCommands(app, env);
+  custos::AddMdmCommands(app, env);
 
   CLI::App* inspect = app.add_subcommand("inspect", "decode and check what a device sent");
   inspect->require_subcommand(1);
   custos::AddInspectScepCommand(*inspect, env);
   custos::AddInspectAttestationCommand(*inspect, env);
+  custos::AddInspectMdmSignatureCommand(*inspect, env);
 
   try {
     app.parse(argc, argv);

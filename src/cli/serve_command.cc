@@ -35,7 +35,7 @@ void AddServeCommand(CLI::App& root, CliEnv& env) {
               << "  CA chain: " << base << "/ca/chain\n"
               << "  CRL:      " << base << "/ca/crl\n"
               << "  SCEP:     " << base << config->scep.path << "\n"
-              << "  public URL: " << config->server.url << std::endl;
+              << "  public URL: " << (*server)->PublicUrl() << std::endl;
     Status s = (*server)->Run();
     if (!s.ok()) env.Fail(s);
   });

@@ -37,6 +37,10 @@ struct DeviceAuthOptions {
   bool allow_proxy_header = true;
   bool allow_mdm_signature = true;
   std::string proxy_header = "X-Client-Cert";  // nginx $ssl_client_escaped_cert (besides Client-Cert)
+  // A positive Authority::VerifyIssued verdict is reused for this long per certificate (keyed by
+  // its SHA-256), so a polling device costs one CMS verification and no storage read. A revocation
+  // therefore takes effect within this time; 0 disables the cache. Refusals are never cached.
+  Duration verdict_cache_ttl{5};
 };
 
 enum class IdentitySource { kTlsClientCert, kProxyHeader, kMdmSignature };
@@ -51,14 +55,21 @@ struct DeviceIdentity {
 class DeviceAuthenticator {
  public:
   DeviceAuthenticator(DeviceAuthOptions options, Authority* authority, Clock* clock);
+  ~DeviceAuthenticator();
+  DeviceAuthenticator(const DeviceAuthenticator&) = delete;
+  DeviceAuthenticator& operator=(const DeviceAuthenticator&) = delete;
 
   // The verified identity of the device that sent `request` (see the header comment).
   StatusOr<DeviceIdentity> Authenticate(const http::Request& request) const;
 
  private:
+  struct VerdictCache;  // device_auth.cc
+  StatusOr<CertificateRecord> VerifyCached(X509* cert) const;
+
   DeviceAuthOptions options_;
   Authority* authority_;
   Clock* clock_;
+  std::unique_ptr<VerdictCache> cache_;
 };
 
 // The pieces, for `custos inspect mdm-signature` and tests.

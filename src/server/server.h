@@ -25,6 +25,8 @@ class Server {
 
   // The base URLs actually bound ("http://127.0.0.1:8080", "https://0.0.0.0:8443").
   std::vector<std::string> ListenUrls() const;
+  // The public base URL devices are given (server.url; a derived one names the bound port).
+  std::string PublicUrl() const;
 
   struct Parts;
 

@@ -1,12 +1,15 @@
 // End to end: the `custos` binary on a fresh data folder, over loopback: first start creates the
 // CA, the public endpoints answer, the CLI reads what the server wrote, and bad configuration,
 // busy ports, unreachable databases and wrong passphrases fail with one clear line.
+#include <signal.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "base/openssl_util.h"
 #include "pki/x509.h"
@@ -82,6 +85,35 @@ TEST(FoundationTest, ServeFreshDataDirCreatesCaAndServes) {
   ASSERT_TRUE(chain2.ok());
   EXPECT_EQ(chain2->body, chain->body);
   EXPECT_THAT((*again)->Log(), ::testing::Not(HasSubstr("created a new CA")));
+}
+
+// `custos ca rekey` run beside a serving custos: after SIGHUP (or the periodic check) the server
+// issues from the new certificate and serves the new chain, which still contains the old issuer.
+TEST(FoundationTest, ServerReloadsCaAfterCliRekey) {
+  TempDir dir;
+  auto server = CustosServer::Start({"--data-dir", dir.path()});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto before = HttpRequest((*server)->url() + "/ca/chain");
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(CountPemCerts(before->body), 2);
+
+  auto rekey = RunCustos({"ca", "rekey", "--data-dir", dir.path()});
+  ASSERT_EQ(rekey.exit_code, 0) << rekey.err;
+  ASSERT_EQ(kill((*server)->pid(), SIGHUP), 0);
+  std::string after;
+  for (int i = 0; i < 100 && CountPemCerts(after) != 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto chain = HttpRequest((*server)->url() + "/ca/chain");
+    ASSERT_TRUE(chain.ok());
+    after = chain->body;
+  }
+  EXPECT_EQ(CountPemCerts(after), 3) << (*server)->Log();
+  // The old issuing certificate (first in the old chain) is still served, no longer first.
+  const std::string old_issuer = before->body.substr(0, before->body.find("-----END CERTIFICATE-----"));
+  EXPECT_NE(after.find(old_issuer), std::string::npos);
+  EXPECT_NE(after.find(old_issuer), 0u);
+  EXPECT_THAT((*server)->Log(), HasSubstr("CA reloaded (SIGHUP)"));
+  EXPECT_EQ((*server)->Stop(), 0) << (*server)->Log();
 }
 
 TEST(FoundationTest, ConfigPrintRedactsSecretsAndShowsSources) {
