@@ -4,6 +4,7 @@
 #include "abmsim.h"
 #include "dep/client.h"
 #include "dep/maid_jwt.h"
+#include "dep/maid_token_service.h"
 #include "dep/service.h"
 #include "dep/syncer.h"
 #include "pki/x509.h"
@@ -265,6 +266,39 @@ TEST_F(SyncTest, MaidJwtIssuerComesFromTheAccountAndIsCached) {
   ASSERT_TRUE(service->MaidJwt("abm").ok());
   EXPECT_EQ(sim_->calls("/account"), 1);  // cached
   EXPECT_EQ(service->Show("abm")->server_uuid, abmsim::kServerUuid);
+}
+
+// The GetToken check-in path: the com.apple.maid TokenService answers with a JWT signed by the
+// current key, and keeps doing so while a staging pair exists, then switches with the upload.
+TEST_F(SyncTest, MaidGetTokenServiceSignsWithTheCurrentKey) {
+  auto service = Service();
+  MaidTokenService maid(service.get());
+  mdm::TokenRequest request;
+  request.enrollment_id = "UDID-1";
+  request.token_service_type = "com.apple.maid";
+  EXPECT_EQ(maid.GetToken(request).status().code(), StatusCode::kFailedPrecondition);  // no key
+
+  auto first = service->NewStagingCertificate("abm");
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(storage_->Transact([&](Stores& s) {
+    return s.dep().PromoteStaging("abm", *first, clock_.Now());
+  }).ok());
+  auto second = service->NewStagingCertificate("abm");  // staged, not live
+  ASSERT_TRUE(second.ok());
+  auto jwt = maid.GetToken(request);
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  EXPECT_TRUE(VerifyRs256Jwt(*jwt, CertificatePublicKey(ParseCertificate(*first)->get()).get()).ok());
+  EXPECT_FALSE(VerifyRs256Jwt(*jwt, CertificatePublicKey(ParseCertificate(*second)->get()).get()).ok());
+
+  ASSERT_TRUE(storage_->Transact([&](Stores& s) {
+    return s.dep().PromoteStaging("abm", *second, clock_.Now());
+  }).ok());
+  jwt = maid.GetToken(request);
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  EXPECT_TRUE(VerifyRs256Jwt(*jwt, CertificatePublicKey(ParseCertificate(*second)->get()).get()).ok());
+
+  request.token_service_type = "com.example.other";
+  EXPECT_EQ(maid.GetToken(request).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace
