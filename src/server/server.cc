@@ -89,6 +89,18 @@ std::string WithBoundPort(const std::string& url, const http::HttpServer::Ports&
          (path_start == std::string::npos ? "" : url.substr(path_start));
 }
 
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and so in every thread it starts
+// afterwards); returns that set for sigtimedwait.
+sigset_t BlockServerSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
 // How often Run() looks for CA changes made by another process.
 constexpr time_t kCaPollSeconds = 30;
 
@@ -136,6 +148,12 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
   auto authority = LoadOrInitAuthority(config, parts->storage.get(), clock, random);
   if (!authority.ok()) return authority.status().WithContext("ca");
   parts->authority = *std::move(authority);
+
+  // From here on services start worker threads (push, webhooks, ABM sync), which inherit this
+  // thread's signal mask: block the signals Run() waits for, so that none of those threads takes
+  // the default action (termination) for a SIGTERM meant for an orderly shutdown. The slow steps
+  // above (database retries) stay interruptible.
+  BlockServerSignals();
 
   auto passphrase = config.CaPassphrase();
   if (!passphrase.ok()) return passphrase.status().WithContext("ca");
@@ -292,12 +310,9 @@ std::vector<std::string> Server::ListenUrls() const {
 std::string Server::PublicUrl() const { return parts_->config.server.url; }
 
 Status Server::Run() {
-  // Block the signals in every thread (the I/O threads inherit the mask), then wait for them here.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // The signals are blocked in every thread (Create blocked them before starting any; the I/O
+  // threads inherit the mask) and waited for here.
+  sigset_t signals = BlockServerSignals();
 
   RETURN_IF_ERROR(parts_->http->Start());
   spdlog::info("custos serving ({} storage, CA {})", parts_->storage->driver(),
@@ -305,8 +320,6 @@ Status Server::Run() {
 
   // Until SIGINT/SIGTERM: reload the CA on SIGHUP, and when another process (`custos ca renew`,
   // `ca rekey`, a second server on the same PostgreSQL) changed the CA certificates.
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::string ca_fingerprint = CaFingerprint(*parts_->storage).value_or("");
   for (;;) {
     timespec poll{.tv_sec = kCaPollSeconds, .tv_nsec = 0};
