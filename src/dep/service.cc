@@ -86,13 +86,7 @@ StatusOr<std::string> DepService::NewStagingCertificate(std::string_view name) {
 StatusOr<UploadResult> DepService::UploadTokens(std::string_view name,
                                                 std::string_view token_file, bool force) {
   RETURN_IF_ERROR(ValidateDepName(name));
-  DepNameRecord record;
-  RETURN_IF_ERROR(storage_->Transact(
-      [&](Stores& s) {
-        ASSIGN_OR_RETURN(record, s.dep().GetName(name));
-        return OkStatus();
-      },
-      TxMode::kReadOnly));
+  ASSIGN_OR_RETURN(DepNameRecord record, LoadName(name));
 
   // Decrypt outside the transaction: crypto must not run inside a retried unit of work.
   auto try_pair = [&](const std::string& key_pem, const std::string& cert_pem) -> StatusOr<DepTokens> {
@@ -142,7 +136,7 @@ StatusOr<UploadResult> DepService::UploadTokens(std::string_view name,
   return result;
 }
 
-StatusOr<DepNameInfo> DepService::Show(std::string_view name) {
+StatusOr<DepNameRecord> DepService::LoadName(std::string_view name) {
   DepNameRecord record;
   RETURN_IF_ERROR(storage_->Transact(
       [&](Stores& s) {
@@ -150,6 +144,11 @@ StatusOr<DepNameInfo> DepService::Show(std::string_view name) {
         return OkStatus();
       },
       TxMode::kReadOnly));
+  return record;
+}
+
+StatusOr<DepNameInfo> DepService::Show(std::string_view name) {
+  ASSIGN_OR_RETURN(DepNameRecord record, LoadName(name));
   return Describe(record);
 }
 
@@ -167,26 +166,14 @@ StatusOr<std::vector<DepNameInfo>> DepService::List() {
 }
 
 StatusOr<std::string> DepService::CurrentCertificatePem(std::string_view name) {
-  DepNameRecord record;
-  RETURN_IF_ERROR(storage_->Transact(
-      [&](Stores& s) {
-        ASSIGN_OR_RETURN(record, s.dep().GetName(name));
-        return OkStatus();
-      },
-      TxMode::kReadOnly));
+  ASSIGN_OR_RETURN(DepNameRecord record, LoadName(name));
   if (record.current_cert_pem.empty()) return NotFoundError("dep " + std::string(name) + " has no current certificate");
   return record.current_cert_pem;
 }
 
 StatusOr<std::string> DepService::MaidJwt(std::string_view name,
                                           std::string_view server_uuid_override) {
-  DepNameRecord record;
-  RETURN_IF_ERROR(storage_->Transact(
-      [&](Stores& s) {
-        ASSIGN_OR_RETURN(record, s.dep().GetName(name));
-        return OkStatus();
-      },
-      TxMode::kReadOnly));
+  ASSIGN_OR_RETURN(DepNameRecord record, LoadName(name));
   if (record.current_key_pem.empty()) {
     return FailedPreconditionError("dep " + std::string(name) +
                                    " has no current key yet (upload a token file first)");
@@ -225,13 +212,7 @@ StatusOr<std::string> DepService::MaidName() {
 }
 
 StatusOr<std::unique_ptr<AbmClient>> DepService::NewClient(std::string_view name) {
-  DepNameRecord record;
-  RETURN_IF_ERROR(storage_->Transact(
-      [&](Stores& s) {
-        ASSIGN_OR_RETURN(record, s.dep().GetName(name));
-        return OkStatus();
-      },
-      TxMode::kReadOnly));
+  ASSIGN_OR_RETURN(DepNameRecord record, LoadName(name));
   if (record.tokens.consumer_key.empty()) {
     return FailedPreconditionError("dep " + std::string(name) + " has no OAuth tokens yet");
   }

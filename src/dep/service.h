@@ -103,6 +103,8 @@ class DepService {
   DepService(const DepConfig& config, Storage* storage, Clock* clock, Random* random,
              std::string passphrase, metrics::Registry* registry);
   DepNameInfo Describe(const DepNameRecord& record) const;
+  // The stored record of `name`, in a read-only transaction (NOT_FOUND).
+  StatusOr<DepNameRecord> LoadName(std::string_view name);
 
   DepConfig config_;
   Storage* storage_;
