@@ -307,6 +307,15 @@ CREATE TABLE dep_devices (
 );
 CREATE INDEX dep_devices_serial_number ON dep_devices (serial_number);
 )sql"},
+    {7, "policy", R"sql(
+CREATE TABLE policy_schema_placeholder (id {{AUTOID}});
+)sql"},
+    {8, "posture", R"sql(
+CREATE TABLE posture_schema_placeholder (id {{AUTOID}});
+)sql"},
+    {9, "renewal", R"sql(
+CREATE TABLE renewal_schema_placeholder (id {{AUTOID}});
+)sql"},
 };
 
 // Any constant will do; it only has to be the same in every custos process.
