@@ -316,6 +316,9 @@ CREATE TABLE posture_schema_placeholder (id {{AUTOID}});
     {9, "renewal", R"sql(
 CREATE TABLE renewal_schema_placeholder (id {{AUTOID}});
 )sql"},
+    {10, "ota", R"sql(
+CREATE TABLE ota_schema_placeholder (id {{AUTOID}});
+)sql"},
 };
 
 // Any constant will do; it only has to be the same in every custos process.
