@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/time.h"
@@ -40,6 +41,24 @@ class EventSink {
   virtual ~EventSink() = default;
   // Queues `event` for delivery and returns at once. Never blocks on the network.
   virtual void Publish(MdmEvent event) = 0;
+};
+
+// Publishes every event to each of several sinks in the order they were added (server.cc: the
+// webhook sender, the posture service, ...). Add every sink before serving; Publish is then
+// thread-safe as long as the sinks' are.
+class FanOutEventSink : public EventSink {
+ public:
+  void Add(EventSink* sink) {
+    if (sink != nullptr) sinks_.push_back(sink);
+  }
+  bool empty() const { return sinks_.empty(); }
+  void Publish(MdmEvent event) override {
+    for (size_t i = 0; i + 1 < sinks_.size(); ++i) sinks_[i]->Publish(event);
+    if (!sinks_.empty()) sinks_.back()->Publish(std::move(event));
+  }
+
+ private:
+  std::vector<EventSink*> sinks_;
 };
 
 // Wakes enrollments over APNs. Implemented by the push service; the MDM service calls it after an

@@ -50,6 +50,8 @@ struct Server::Parts {
   // declared before the MDM service and the DEP syncers that use them, so they outlive both.
   std::unique_ptr<push::PushService> push;
   std::unique_ptr<webhook::WebhookSink> webhook;
+  // Every MDM/DEP/policy event goes through here to the webhook sender and the other listeners.
+  mdm::FanOutEventSink events;
   // MDM check-in and commands (issue 4): /mdm/checkin, /mdm/connect, /mdm. Push and webhooks are
   // attached with mdm->SetPushTrigger / SetEventSink.
   std::unique_ptr<mdm::DeviceAuthenticator> device_auth;
@@ -245,7 +247,8 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
     mdm::RegisterMdmRoutes(*parts->router, parts->mdm_http.get());
     // Push and webhooks (see above), and the MDM + push admin API with NanoMDM's endpoints.
     parts->mdm->SetPushTrigger(parts->push.get());
-    parts->mdm->SetEventSink(parts->webhook.get());
+    parts->events.Add(parts->webhook.get());
+    parts->mdm->SetEventSink(&parts->events);  // more listeners may be added below
     api::AddMdmApiRoutes(*parts->router, parts->mdm.get(), parts->push.get(), config.api.key);
     api::AddPushApiRoutes(*parts->router, parts->push.get(), config.api.key);
   }
