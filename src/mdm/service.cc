@@ -731,6 +731,17 @@ StatusOr<int64_t> MdmService::DeleteQueued(std::string_view enrollment_id,
   return n;
 }
 
+StatusOr<int64_t> MdmService::ExpireCommands() {
+  int64_t n = 0;
+  const Time now = clock_->Now();
+  RETURN_IF_ERROR(storage_->Transact([&](Stores& s) -> Status {
+    ASSIGN_OR_RETURN(n, s.mdm().ExpireCommands(now));
+    return OkStatus();
+  }));
+  if (n > 0) spdlog::info("mdm: {} queued command(s) expired", n);
+  return n;
+}
+
 StatusOr<std::vector<MdmPushInfo>> MdmService::GetPushInfo(
     const std::vector<std::string>& enrollment_ids) {
   std::vector<MdmPushInfo> out;

@@ -196,6 +196,10 @@ class MdmService {
   StatusOr<MdmCommandRecord> GetCommand(std::string_view command_uuid);  // NOT_FOUND
   // Deletes queued (active) commands of an enrollment: one, or all when `command_uuid` is "".
   StatusOr<int64_t> DeleteQueued(std::string_view enrollment_id, std::string_view command_uuid);
+  // Retires ("expired") every queued command whose expiry has passed, so queues do not keep
+  // dead entries; returns how many. The server runs it periodically (expired commands are never
+  // delivered either way). UNAVAILABLE from storage.
+  StatusOr<int64_t> ExpireCommands();
 
   // ---- For the push service ----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "base/encoding.h"
@@ -472,6 +473,30 @@ TEST_P(MdmServiceTest, ExpiredCommandsNotDelivered) {
   auto cmds = Commands("UDID-A");
   ASSERT_EQ(cmds.size(), 1u);
   EXPECT_EQ(cmds[0].status, "expired");
+}
+
+TEST_P(MdmServiceTest, ExpireCommandsRetiresOnlyExpired) {
+  Enroll("UDID-A", cert_a_);
+  std::string soon =
+      EnqueueBuilt({"UDID-A"}, "ProfileList", 0, clock_.Now() + std::chrono::seconds(60));
+  std::string later =
+      EnqueueBuilt({"UDID-A"}, "SecurityInfo", 0, clock_.Now() + std::chrono::seconds(600));
+  std::string never = EnqueueBuilt({"UDID-A"}, "CertificateList");
+  auto none = service_->ExpireCommands();
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, 0);
+  clock_.Set(clock_.Now() + std::chrono::seconds(61));
+  auto n = service_->ExpireCommands();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(*service_->ExpireCommands(), 0);  // already retired
+  std::map<std::string, std::string> status;
+  for (const auto& c : Commands("UDID-A")) status[c.command_uuid] = c.status;
+  EXPECT_EQ(status[soon], "expired");
+  EXPECT_EQ(status[later], "queued");
+  EXPECT_EQ(status[never], "queued");
+  // The next Idle gets the first live command.
+  EXPECT_EQ(ReplyUuid(*Report(cert_a_, "UDID-A", "Idle")), later);
 }
 
 TEST_P(MdmServiceTest, EnqueueManyRawAndNoPush) {

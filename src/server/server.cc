@@ -322,7 +322,8 @@ Status Server::Run() {
                parts_->authority->ActiveIssuerRecord().subject);
 
   // Until SIGINT/SIGTERM: reload the CA on SIGHUP, and when another process (`custos ca renew`,
-  // `ca rekey`, a second server on the same PostgreSQL) changed the CA certificates.
+  // `ca rekey`, a second server on the same PostgreSQL) changed the CA certificates; expire
+  // queued commands every kCaPollSeconds.
   std::string ca_fingerprint = CaFingerprint(*parts_->storage).value_or("");
   for (;;) {
     timespec poll{.tv_sec = kCaPollSeconds, .tv_nsec = 0};
@@ -330,6 +331,10 @@ Status Server::Run() {
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
+    }
+    // Housekeeping on every tick: retire queued commands past their expiry.
+    if (auto expired = parts_->mdm->ExpireCommands(); !expired.ok()) {
+      spdlog::warn("expiring queued commands: {}", expired.status().ToString());
     }
     auto now = CaFingerprint(*parts_->storage);
     if (!now.ok()) {
