@@ -9,6 +9,7 @@ packages=(
   # libraries (see README, "Dependencies")
   libssl-dev libboost-dev libcurl4-openssl-dev libplist-dev libplist++-dev nlohmann-json3-dev
   libsqlite3-dev libpqxx-dev libpq-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
+  libnghttp2-dev  # the APNs provider's HTTP/2 (src/push/apns.h says why not libcurl there)
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev openssl sqlite3 curl procps
   postgresql clang libclang-rt-14-dev

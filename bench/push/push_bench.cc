@@ -9,10 +9,13 @@
 //       starts tests/fakeapns/fake_apns.py (recording off) and measures against it.
 //   push_bench --url https://127.0.0.1:PORT --pki DIR [--pushes N] ...
 //       measures against an already running server set up with --write-pki DIR's files.
+//   --gone-every N: every Nth push goes to a token starting with bytes DE AD, which the
+//       server is expected to answer 410 Unregistered (run.sh's nginx does, with a JSON reason):
+//       the run fails unless exactly those pushes come back kUnregistered.
 //
 // Every push goes to a distinct enrollment and token (no coalescing). Prints one line:
-//   pushes=N seconds=S pushes_per_second=R delivered=D failed=F client_cpu_us_per_push=C
-//   client_cpu_bound_pushes_per_second_per_core=K
+//   pushes=N seconds=S pushes_per_second=R delivered=D unregistered=U failed=F
+//   client_cpu_us_per_push=C client_cpu_bound_pushes_per_second_per_core=K
 // (the CPU figures count this process only: the provider's worker thread plus target building)
 #include <sys/resource.h>
 
@@ -50,8 +53,12 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-std::string Token(uint32_t i) {
+std::string Token(uint32_t i, bool gone = false) {
   std::string t(32, '\x5a');
+  if (gone) {
+    t[0] = '\xde';
+    t[1] = '\xad';
+  }
   for (int b = 0; b < 4; ++b) t[31 - b] = static_cast<char>((i >> (8 * b)) & 0xff);
   return t;
 }
@@ -92,6 +99,7 @@ int main(int argc, char** argv) {
   int64_t batch = 1000;
   int64_t streams = 1000;
   int64_t connections = 2;
+  int64_t gone_every = 0;
   std::string url, pki, write_pki;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -100,6 +108,7 @@ int main(int argc, char** argv) {
     else if (a == "--batch") batch = std::atoll(next().c_str());
     else if (a == "--streams") streams = std::atoll(next().c_str());
     else if (a == "--connections") connections = std::atoll(next().c_str());
+    else if (a == "--gone-every") gone_every = std::atoll(next().c_str());
     else if (a == "--url") url = next();
     else if (a == "--pki") pki = next();
     else if (a == "--write-pki") write_pki = next();
@@ -165,7 +174,7 @@ int main(int argc, char** argv) {
     if (r.outcome != PushOutcome::kDelivered) return Fail("warm-up push failed: " + r.reason);
   }
 
-  std::atomic<int64_t> delivered{0}, failed{0}, remaining{pushes};
+  std::atomic<int64_t> delivered{0}, unregistered{0}, failed{0}, remaining{pushes};
   std::promise<void> all_done;
   std::string first_error;
   std::mutex error_mu;
@@ -176,21 +185,26 @@ int main(int argc, char** argv) {
     int64_t n = std::min(batch, pushes - sent);
     targets.reserve(static_cast<size_t>(n));
     for (int64_t i = sent; i < sent + n; ++i) {
-      targets.push_back(
-          PushTarget{"bench-" + std::to_string(i), kTopic, Token(static_cast<uint32_t>(i)), "magic"});
+      bool gone = gone_every > 0 && i % gone_every == 0;
+      targets.push_back(PushTarget{"bench-" + std::to_string(i), kTopic,
+                                   Token(static_cast<uint32_t>(i), gone), "magic"});
     }
     (*provider)->Push(std::move(targets), [&](std::vector<PushResult> results) {
-      int64_t ok = 0;
+      int64_t ok = 0, gone = 0;
       for (const auto& r : results) {
         if (r.outcome == PushOutcome::kDelivered) {
           ++ok;
+        } else if (r.outcome == PushOutcome::kUnregistered && r.http_status == 410 &&
+                   r.reason == "Unregistered") {
+          ++gone;
         } else {
           std::lock_guard lock(error_mu);
           if (first_error.empty()) first_error = r.reason;
         }
       }
       delivered += ok;
-      failed += static_cast<int64_t>(results.size()) - ok;
+      unregistered += gone;
+      failed += static_cast<int64_t>(results.size()) - ok - gone;
       if (remaining.fetch_sub(static_cast<int64_t>(results.size())) ==
           static_cast<int64_t>(results.size())) {
         all_done.set_value();
@@ -202,10 +216,11 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   double cpu = CpuSeconds() - cpu_start;
   std::printf(
-      "pushes=%lld seconds=%.3f pushes_per_second=%.0f delivered=%lld failed=%lld "
-      "client_cpu_us_per_push=%.1f client_cpu_bound_pushes_per_second_per_core=%.0f\n",
+      "pushes=%lld seconds=%.3f pushes_per_second=%.0f delivered=%lld unregistered=%lld "
+      "failed=%lld client_cpu_us_per_push=%.1f client_cpu_bound_pushes_per_second_per_core=%.0f\n",
       static_cast<long long>(pushes), seconds, static_cast<double>(pushes) / seconds,
-      static_cast<long long>(delivered.load()), static_cast<long long>(failed.load()),
+      static_cast<long long>(delivered.load()), static_cast<long long>(unregistered.load()),
+      static_cast<long long>(failed.load()),
       cpu * 1e6 / static_cast<double>(pushes), static_cast<double>(pushes) / cpu);
   if (!first_error.empty()) std::fprintf(stderr, "push_bench: first failure: %s\n", first_error.c_str());
   provider->reset();
@@ -213,6 +228,12 @@ int main(int argc, char** argv) {
   if (!tmp.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(tmp, ec);
+  }
+  int64_t expected_gone = gone_every > 0 ? (pushes + gone_every - 1) / gone_every : 0;
+  if (unregistered.load() != expected_gone) {
+    std::fprintf(stderr, "push_bench: %lld pushes unregistered, expected %lld\n",
+                 static_cast<long long>(unregistered.load()), static_cast<long long>(expected_gone));
+    return 1;
   }
   return failed.load() == 0 ? 0 : 1;
 }

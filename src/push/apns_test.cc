@@ -367,6 +367,155 @@ TEST_F(ApnsTest, ForgetCertificateSwitchesToTheNewIdentity) {
   EXPECT_EQ(fake_->Pushes().size(), 2u);
 }
 
+// The HTTP/2 transport (apns.cc speaks nghttp2 directly): connection loss, GOAWAY, request
+// timeouts and many answers multiplexed on one connection.
+
+TEST_F(ApnsTest, ConnectionLostMidStreamIsRetriedOnANewConnection) {
+  std::string lost = Token(20, 0xc0);
+  StartFake({HexEncode(lost) + ",close,,1"});
+  StartProvider(Options());
+  std::vector<PushTarget> targets{Target("UDID-LOST", lost)};
+  for (uint32_t i = 0; i < 20; ++i) {
+    targets.push_back(Target("UDID-NEIGHBOUR-" + std::to_string(i), Token(i, 0xc1)));
+  }
+  auto results = provider_->PushAndWait(targets);
+  ASSERT_EQ(results.size(), targets.size());
+  for (const auto& r : results) {
+    EXPECT_EQ(r.outcome, PushOutcome::kDelivered) << r.enrollment_id << ": " << r.reason;
+  }
+  // The dropped stream's push was sent again, on a new connection.
+  EXPECT_EQ(results[0].attempts, 2);
+  EXPECT_GE(fake_->ConnectionCount(), 2u);
+  EXPECT_GE(registry_.AddCounter("custos_push_requests_total", "", {"result"})
+                .WithLabels({"error"})
+                .Value(),
+            1);
+  // The connection is usable afterwards.
+  auto after = provider_->PushAndWait({Target("UDID-AFTER", Token(21, 0xc0))});
+  EXPECT_EQ(after.at(0).outcome, PushOutcome::kDelivered) << after.at(0).reason;
+  EXPECT_EQ(after.at(0).attempts, 1);
+}
+
+TEST_F(ApnsTest, StreamRefusedByGoawayIsRetriedOnANewConnection) {
+  std::string refused = Token(30, 0xc2);
+  StartFake({HexEncode(refused) + ",goaway,,1"});
+  StartProvider(Options());
+  auto first = provider_->PushAndWait({Target("UDID-BEFORE", Token(29, 0xc2))});
+  ASSERT_EQ(first.at(0).outcome, PushOutcome::kDelivered) << first.at(0).reason;
+  auto results = provider_->PushAndWait({Target("UDID-REFUSED", refused)});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, PushOutcome::kDelivered) << results[0].reason;
+  EXPECT_EQ(results[0].attempts, 2);
+  EXPECT_EQ(fake_->ConnectionCount(), 2u);
+}
+
+TEST_F(ApnsTest, UnansweredRequestTimesOutAndIsRetried) {
+  std::string hung = Token(40, 0xc3);
+  StartFake({HexEncode(hung) + ",hang,,1"});
+  ApnsOptions o = Options();
+  o.request_timeout = std::chrono::milliseconds(1500);
+  StartProvider(o);
+  auto results = provider_->PushAndWait({Target("UDID-HUNG", hung), Target("UDID-OK", Token(41, 0xc3))});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].outcome, PushOutcome::kDelivered) << results[0].reason;
+  EXPECT_GE(results[0].attempts, 2);
+  EXPECT_EQ(results[1].outcome, PushOutcome::kDelivered) << results[1].reason;
+  EXPECT_EQ(fake_->Pushes().size(), 3u);  // the hung attempt, its retry and the other push
+}
+
+TEST_F(ApnsTest, UnansweredRequestsFailAfterRetries) {
+  std::string hung = Token(42, 0xc3);
+  StartFake({HexEncode(hung) + ",hang"});
+  ApnsOptions o = Options();
+  o.request_timeout = std::chrono::milliseconds(300);
+  o.max_retries = 1;
+  StartProvider(o);
+  auto results = provider_->PushAndWait({Target("UDID-HUNG", hung)});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, PushOutcome::kFailed);
+  EXPECT_EQ(results[0].attempts, 2);
+  EXPECT_NE(results[0].reason.find("within 300 ms"), std::string::npos) << results[0].reason;
+}
+
+TEST_F(ApnsTest, ErrorAnswersMultiplexedWithSuccessesOnOneConnection) {
+  // 300 pushes in one burst: every 7th token is unregistered (410), every 11th a bad token
+  // (400); the answers arrive interleaved on one connection and each lands on its own push.
+  std::vector<std::string> rules;
+  std::vector<PushTarget> targets;
+  for (uint32_t i = 0; i < 300; ++i) {
+    std::string token = Token(i, 0xd0);
+    if (i % 7 == 0) {
+      rules.push_back(HexEncode(token) + ",410,Unregistered");
+    } else if (i % 11 == 0) {
+      rules.push_back(HexEncode(token) + ",400,BadDeviceToken");
+    }
+    targets.push_back(Target("UDID-MUX-" + std::to_string(i), token));
+  }
+  StartFake(rules);
+  StartProvider(Options());
+  auto results = provider_->PushAndWait(targets);
+  ASSERT_EQ(results.size(), 300u);
+  int unregistered = 0;
+  for (uint32_t i = 0; i < 300; ++i) {
+    const PushResult& r = results[i];
+    EXPECT_EQ(r.enrollment_id, "UDID-MUX-" + std::to_string(i));
+    EXPECT_EQ(r.attempts, 1) << r.enrollment_id;
+    if (i % 7 == 0) {
+      EXPECT_EQ(r.outcome, PushOutcome::kUnregistered) << r.enrollment_id;
+      EXPECT_EQ(r.http_status, 410);
+      EXPECT_EQ(r.reason, "Unregistered");
+      EXPECT_TRUE(r.unregistered_since.has_value());
+      ++unregistered;
+    } else if (i % 11 == 0) {
+      EXPECT_EQ(r.outcome, PushOutcome::kRejected) << r.enrollment_id;
+      EXPECT_EQ(r.reason, "BadDeviceToken");
+    } else {
+      EXPECT_EQ(r.outcome, PushOutcome::kDelivered) << r.enrollment_id << ": " << r.reason;
+      EXPECT_FALSE(r.apns_id.empty());
+    }
+  }
+  EXPECT_EQ(unregistered, 43);
+  EXPECT_EQ(fake_->ConnectionCount(), 1u);  // error answers do not cost the connection
+  EXPECT_EQ(fake_->Pushes().size(), 300u);
+}
+
+TEST_F(ApnsTest, EachTopicUsesItsOwnCertificate) {
+  constexpr char kOtherTopic[] = "com.apple.mgmt.External.0b1f7d2e-6c3a-4e5f-9a8b-7c6d5e4f3a21";
+  Time now = std::chrono::system_clock::now();
+  auto other = testing::MakePushCert(*push_ca_, kOtherTopic, now - std::chrono::hours(1),
+                                     now + std::chrono::hours(24));
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto pc = PushCertificate::FromPem(other->cert_pem, other->key_pem);
+  ASSERT_TRUE(pc.ok()) << pc.status();
+  certs_.Put(std::shared_ptr<const PushCertificate>(*std::move(pc)));
+  StartFake();
+  StartProvider(Options());
+  // The fake answers 400 TopicDisallowed unless apns-topic matches the client certificate.
+  auto results = provider_->PushAndWait({Target("UDID-T1", Token(50, 0xe0)),
+                                         Target("UDID-T2", Token(51, 0xe0), kOtherTopic),
+                                         Target("UDID-T3", Token(52, 0xe0))});
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& r : results) {
+    EXPECT_EQ(r.outcome, PushOutcome::kDelivered) << r.enrollment_id << ": " << r.reason;
+  }
+  EXPECT_EQ(fake_->ConnectionCount(), 2u);
+}
+
+TEST(ApnsCreateTest, ParsesTheBaseUrl) {
+  StaticPushCertificates certs;
+  ApnsOptions o;
+  for (const char* bad : {"https://", "https://host:0", "https://host:99999", "https://host:x",
+                          "https://host/path", "https://[::1", "https://[::1]x", "https://u@host"}) {
+    o.base_url = bad;
+    EXPECT_FALSE(ApnsProvider::Create(o, &certs).ok()) << bad;
+  }
+  for (const char* good : {"https://api.push.apple.com", "https://api.sandbox.push.apple.com:443/",
+                           "https://127.0.0.1:2197", "https://[::1]:8443"}) {
+    o.base_url = good;
+    EXPECT_TRUE(ApnsProvider::Create(o, &certs).ok()) << good;
+  }
+}
+
 TEST(ApnsCreateTest, RejectsBadOptions) {
   StaticPushCertificates certs;
   ApnsOptions o;

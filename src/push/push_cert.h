@@ -73,8 +73,8 @@ class PushCertificate {
 
   // The leaf certificate followed by any chain certificates, PEM.
   const std::string& certificate_pem() const { return certificate_pem_; }
-  // The private key as unencrypted PKCS#8 PEM. SECRET: only ever handed to TLS (libcurl's
-  // CURLOPT_SSLKEY_BLOB) in memory; never log it or write it to disk. Wiped on destruction.
+  // The private key as unencrypted PKCS#8 PEM. SECRET: only ever handed to TLS in memory
+  // (the APNs provider uses key() directly); never log it or write it to disk. Wiped on destruction.
   const std::string& key_pem() const { return key_pem_; }
 
   X509* certificate() const { return cert_.get(); }

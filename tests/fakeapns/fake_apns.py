@@ -15,6 +15,11 @@ Configurable errors, per token (hex, case-insensitive), repeatable:
       answer STATUS with {"reason": REASON} for the first COUNT pushes to TOKEN (0 or absent:
       always), then 200. A 410 also carries "timestamp" (milliseconds) as APNs sends it.
   e.g. --rule aa01,410,Unregistered  --rule aa02,429,TooManyRequests,2  --rule aa03,400,BadDeviceToken
+  STATUS may also be a transport failure instead of an answer (the push is still recorded):
+    close   drop the TCP connection without answering (connection loss mid-stream)
+    goaway  send GOAWAY(NO_ERROR) naming the previous stream as the last one processed, so
+            this stream is refused, then close the connection
+    hang    never answer this stream (request timeouts)
 
 --client-cert-optional exists only so h2load (which cannot present a client certificate) can
 measure this server alone.
@@ -52,7 +57,8 @@ class Rule:
         if len(parts) < 2:
             raise ValueError("--rule TOKEN,STATUS[,REASON[,COUNT]]: " + spec)
         self.token = parts[0].strip().lower()
-        self.status = int(parts[1])
+        action = parts[1].strip().lower()
+        self.status = action if action in ("close", "goaway", "hang") else int(action)
         self.reason = parts[2] if len(parts) > 2 and parts[2] else None
         self.count = int(parts[3]) if len(parts) > 3 and parts[3] else 0
         self.used = 0
@@ -143,6 +149,8 @@ class Apns(asyncio.Protocol):
             self.transport.close()
             return
         for event in events:
+            if self.conn is None:  # a rule dropped the connection
+                return
             if isinstance(event, h2.events.RequestReceived):
                 self.streams[event.stream_id] = (dict(event.headers), bytearray())
                 if event.stream_ended is not None:
@@ -161,6 +169,8 @@ class Apns(asyncio.Protocol):
                 self.transport.write(self.conn.data_to_send())
                 self.transport.close()
                 return
+        if self.conn is None:
+            return
         out = self.conn.data_to_send()
         if out:
             self.transport.write(out)
@@ -237,6 +247,18 @@ class Apns(asyncio.Protocol):
             self.respond(stream_id, 200, None, apns_id)
             return
         status, reason = outcome
+        if status == "hang":
+            return
+        if status == "close":
+            self.transport.abort()
+            self.conn = None
+            return
+        if status == "goaway":
+            self.conn.close_connection(error_code=0, last_stream_id=max(stream_id - 2, 0))
+            self.transport.write(self.conn.data_to_send())
+            self.transport.close()
+            self.conn = None
+            return
         reply = {"reason": reason or "Error"}
         if status == 410:
             reply["timestamp"] = int(time.time() * 1000)
