@@ -72,7 +72,8 @@ Authority::Authority(const CaConfig& config, Storage* storage, Clock* clock, Ran
       storage_(storage),
       clock_(clock),
       random_(random),
-      passphrase_(std::move(passphrase)) {}
+      passphrase_(std::move(passphrase)),
+      committer_(storage) {}
 
 std::shared_ptr<const Authority::State> Authority::state() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -292,7 +293,8 @@ StatusOr<IssuedCert> Authority::SignFor(const State& st, const IssueRequest& req
   r.renewal_of = req.renewal_of;
   r.attributes_json = req.attributes_json.empty() ? "{}" : req.attributes_json;
   r.created_at = now;
-  out.pem = CertificatePem(cert.get());
+  out.pem = CertificatePemFromDer(r.der);  // from the DER at hand: no second encoding
+  out.signed_cert = std::shared_ptr<X509>(cert.release(), X509_free);
   return out;
 }
 
@@ -327,8 +329,7 @@ StatusOr<IssuedCert> Authority::Issue(const IssueRequest& req) {
   // insert; a serial conflict (practically impossible with 127 random bits) signs again.
   for (int attempt = 0; attempt < kMaxSerialAttempts; ++attempt) {
     ASSIGN_OR_RETURN(IssuedCert issued, SignFor(*st, req, spki));
-    Status s = storage_->Transact(
-        [&](Stores& stores) { return stores.certs().Insert(issued.record); });
+    Status s = committer_.Commit(issued.record);
     if (s.ok()) {
       LogIssued(issued.record);
       return issued;

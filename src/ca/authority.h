@@ -41,6 +41,7 @@
 #include "base/random.h"
 #include "base/status.h"
 #include "base/time.h"
+#include "ca/record_committer.h"
 #include "pki/verify.h"
 #include "pki/x509.h"
 #include "storage/storage.h"
@@ -75,6 +76,10 @@ struct IssueRequest {
 struct IssuedCert {
   CertificateRecord record;  // as stored; record.der is the certificate
   std::string pem;
+  // The certificate object that was signed, for ENCODING only (e.g. into a PKCS#7 certs-only
+  // reply) without parsing record.der again. Its public key is not decoded, so
+  // X509_get0_pubkey() returns null on it: use Certificate() for anything but encoding.
+  std::shared_ptr<X509> signed_cert;
 
   // The certificate parsed from record.der. (Issue does not hand out the X509 it signed: on
   // OpenSSL 3.0 decoding the subject key into it would cost half an RSA signature, and most
@@ -107,8 +112,10 @@ class Authority {
                                                    Clock* clock, Random* random,
                                                    std::string passphrase);
 
-  // Signs and records a certificate (its own transaction). Retries with a fresh serial when the
-  // serial is taken. INVALID_ARGUMENT for a bad request (no key, bad subject/SAN/EKU).
+  // Signs and records a certificate. Retries with a fresh serial when the serial is taken.
+  // INVALID_ARGUMENT for a bad request (no key, bad subject/SAN/EKU). The record is committed by
+  // the CertRecordCommitter (ca/record_committer.h): concurrent issuances share one transaction
+  // (group commit); each call still returns only once its own record is durably committed.
   StatusOr<IssuedCert> Issue(const IssueRequest& request);
   // The same inside the caller's transaction (e.g. SCEP spends a one-time challenge and issues
   // atomically). On a serial conflict it tries new serials a few times; if the driver aborted the
@@ -186,6 +193,7 @@ class Authority {
   Clock* clock_;
   Random* random_;
   std::string passphrase_;
+  CertRecordCommitter committer_;
   mutable std::mutex mu_;
   std::shared_ptr<const State> state_;  // guarded by mu_ (the State itself is immutable)
 };

@@ -175,6 +175,8 @@ TEST(CertificateTest, BuildParseRoundTrip) {
 
   std::string der = CertificateDer(leaf.get());
   std::string pem = CertificatePem(leaf.get());
+  // The PEM made straight from the DER is OpenSSL's PEM, byte for byte.
+  EXPECT_EQ(CertificatePemFromDer(der), pem);
   for (const std::string& input : {der, pem}) {
     auto parsed = ParseCertificate(input);
     ASSERT_TRUE(parsed.ok()) << parsed.status();

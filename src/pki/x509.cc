@@ -238,6 +238,21 @@ std::string CertificatePem(const X509* cert) {
   return MemBioContents(bio.get());
 }
 
+std::string CertificatePemFromDer(std::string_view der) {
+  static constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----\n";
+  static constexpr std::string_view kEnd = "-----END CERTIFICATE-----\n";
+  const std::string b64 = Base64Encode(der);
+  std::string out;
+  out.reserve(kBegin.size() + b64.size() + b64.size() / 64 + 1 + kEnd.size());
+  out += kBegin;
+  for (size_t i = 0; i < b64.size(); i += 64) {
+    out.append(b64, i, 64);
+    out += '\n';
+  }
+  out += kEnd;
+  return out;
+}
+
 std::string CertificatesPem(const std::vector<X509*>& certs) {
   std::string out;
   for (X509* c : certs) out += CertificatePem(c);

@@ -59,6 +59,9 @@ StatusOr<std::vector<X509Ptr>> ParseCertificateChain(std::string_view pem_or_der
 
 std::string CertificateDer(const X509* cert);  // "" only if OpenSSL cannot encode it
 std::string CertificatePem(const X509* cert);
+// The PEM (RFC 7468 "CERTIFICATE", 64-column base64) of certificate DER `der`, byte for byte what
+// CertificatePem gives for the parsed certificate, without parsing or re-encoding it.
+std::string CertificatePemFromDer(std::string_view der);
 // Concatenated PEM of `certs` in order.
 std::string CertificatesPem(const std::vector<X509*>& certs);
 

@@ -307,7 +307,8 @@ ScepService::Outcome ScepService::Enroll(const DecodedRequest& req,
     if (!serial.ok()) return Outcome::Fail(info, serial.status().message());
     renewal_of = *serial;
   }
-  const std::string spki = SpkiSha256Hex(csr.public_key.get());
+  // Hash of the DER SubjectPublicKeyInfo as the CSR carries it (no re-encoding of the key).
+  const std::string spki = Sha256Hex(csr.spki_der);
   const bool static_ok = !renewal && StaticChallengeMatches(csr.challenge_password);
 
   Outcome outcome;
@@ -370,7 +371,15 @@ ScepService::Outcome ScepService::Enroll(const DecodedRequest& req,
       outcome = Outcome::Pending();
     } else {
       IssueRequest issue;
-      issue.public_key = csr.public_key.get();
+      // The CSR's SubjectPublicKeyInfo goes into the certificate as it is (CheckPolicy vetted
+      // the key); only an RSA key under the CA's own 2048-bit floor goes the decoded-key way, so
+      // that the CA refuses it exactly as before.
+      const EVP_PKEY* key = csr.public_key.get();
+      if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA && EVP_PKEY_get_bits(key) < 2048) {
+        issue.public_key = csr.public_key.get();
+      } else {
+        issue.spki_der = csr.spki_der;
+      }
       issue.subject_name = csr.subject_name.get();
       issue.sans = csr.sans;
       issue.validity = config_.validity;
@@ -380,7 +389,11 @@ ScepService::Outcome ScepService::Enroll(const DecodedRequest& req,
       ASSIGN_OR_RETURN(IssuedCert issued, ca_->Issue(st, issue));
       tx.status = "issued";
       tx.cert_serial = issued.record.serial_hex;
-      ASSIGN_OR_RETURN(std::string payload, PayloadForCertDer(issued.record.der));
+      // From the certificate just signed: parsing record.der again would decode its key.
+      ASSIGN_OR_RETURN(std::string payload,
+                       issued.signed_cert != nullptr
+                           ? BuildCertsOnly({issued.signed_cert.get()})
+                           : PayloadForCertDer(issued.record.der));
       outcome = Outcome::Success(std::move(payload));
     }
     Status inserted = st.scep().InsertTransaction(tx);
