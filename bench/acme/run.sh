@@ -20,33 +20,23 @@ bench=${ACME_BENCH_BIN:-$build/bench/acme/acme_bench}
 orders=${ORDERS:-20}
 device_orders=${DEVICE_ORDERS:-200}
 
-work=$(mktemp -d /tmp/custos-acme-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_url() {
-  for _ in $(seq 1 300); do
-    curl -sfk -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  echo "run.sh: $1 did not answer" >&2
-  return 1
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# work, pids, cleanup (on EXIT), free_port, wait_url, cpu_ticks
+source "$root/bench/lib.sh"
+bench_setup acme
 hz=$(getconf CLK_TCK)
 
 # lego_orders NAME DIRECTORY_URL PID: ORDERS sequential certificate orders; prints CPU ms/order.
 lego_orders() {
   local name=$1 url=$2 pid=$3 challenge_port=$4
   local before after failed=0
+  local perf_pid=""
+  if [ -n "${PERF_DIR:-}" ]; then  # profile the server during its orders
+    mkdir -p "$PERF_DIR"
+    perf record -F 999 -g --call-graph dwarf,16384 -p "$pid" -o "$PERF_DIR/$name.data" \
+      >"$PERF_DIR/$name.perf.log" 2>&1 &
+    perf_pid=$!
+    sleep 1
+  fi
   before=$(cpu_ticks "$pid")
   local t0=$(date +%s.%N)
   for i in $(seq 1 "$orders"); do
@@ -59,6 +49,7 @@ lego_orders() {
   done
   local t1=$(date +%s.%N)
   after=$(cpu_ticks "$pid")
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
   local ok=$((orders - failed))
   [ "$ok" -gt 0 ] || { echo "run.sh: every lego order against $name failed:" >&2; tail -20 "$work/lego-$name.log" >&2; return 1; }
   local ms=$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$ok" 'BEGIN {printf "%.2f", (a-b)*1000/hz/n}')

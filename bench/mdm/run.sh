@@ -14,7 +14,8 @@
 # PostgreSQL: uses CUSTOS_TEST_PG_DSN when set, else runs itself again under
 # scripts/with-postgres.sh (skipped when PostgreSQL is not installed).
 # Environment: DEVICES (100), THREADS (server threads, 2), WRK_THREADS (2), CONNECTIONS (64),
-# DURATION (10s), ROUNDTRIPS (per device, 2), DRIVERS ("sqlite postgres").
+# DURATION (10s), ROUNDTRIPS (per device, 2), DRIVERS ("sqlite postgres"), PERF_DIR (when set:
+# `perf record -g --call-graph dwarf` of the server during the Idle run, to PERF_DIR/DRIVER.data).
 # Target: at least 10,000 signed Idle polls per second on SQLite.
 set -euo pipefail
 
@@ -110,10 +111,23 @@ for driver in $DRIVERS; do
   fi
 
   read -r h_rps h_p50 h_p99 h_bad < <(run_wrk "$url/healthz")
+  perf_pid=""
+  if [ -n "${PERF_DIR:-}" ]; then
+    mkdir -p "$PERF_DIR"
+    perf record -F 499 -g --call-graph dwarf,16384 -p "$CUSTOS_PID" -o "$PERF_DIR/$driver.data" \
+      >"$PERF_DIR/$driver.perf.log" 2>&1 &
+    perf_pid=$!
+    sleep 1
+  fi
+  cpu0=$(awk '{print $14 + $15}' "/proc/$CUSTOS_PID/stat")
   read -r i_rps i_p50 i_p99 i_bad < <(run_wrk "$url/mdm/connect" "$TMP/idle.lua")
+  cpu1=$(awk '{print $14 + $15}' "/proc/$CUSTOS_PID/stat")
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
   printf '  /healthz (baseline)  %10.0f req/s   p50 %8s   p99 %8s\n' "$h_rps" "$h_p50" "$h_p99"
   printf '  signed Idle polls    %10.0f req/s   p50 %8s   p99 %8s   (%s non-2xx)   %.0f%% of /healthz\n' \
     "$i_rps" "$i_p50" "$i_p99" "$i_bad" "$(awk -v a="$i_rps" -v b="$h_rps" 'BEGIN { print b ? 100 * a / b : 0 }')"
+  awk -v c="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v r="$i_rps" -v d="${DURATION%s}" \
+    'BEGIN { if (r > 0) printf "  server CPU           %10.1f us per Idle poll (%.2f cores busy; load average %s)\n", c * 1e6 / hz / (r * d), c / hz / d, "'"$(cut -d' ' -f1-3 /proc/loadavg)"'" }'
   if [ "${i_bad:-0}" != 0 ]; then
     echo "  !! non-2xx answers to signed Idle polls; custos log:"; tail -n 5 "$TMP/custos.log"
     FAILED=1

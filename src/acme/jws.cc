@@ -8,6 +8,9 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
+#include <mutex>
+#include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -140,9 +143,11 @@ StatusOr<EvpPkeyPtr> EcKeyFromJwk(const Json& jwk) {
   auto key = KeyFromParams("EC", bld);
   OSSL_PARAM_BLD_free(bld);
   if (!key.ok()) return key.status();
-  // fromdata does not check the point is on the curve.
+  // fromdata does not check the point is on the curve. The quick check (on the curve, not at
+  // infinity) is the whole check for P-256 and P-384, whose cofactor is 1; the full check would
+  // also multiply by the group order, ~1/3 of the CPU of parsing a JWK on every request.
   EvpPkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key->get(), nullptr));
-  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
     ERR_clear_error();
     return AcmeError(ProblemType::kBadPublicKey, "EC JWK point is not on the curve");
   }
@@ -226,21 +231,64 @@ StatusOr<std::string> JwkThumbprint(const Json& jwk) {
   return Base64UrlEncode(Sha256(canonical.dump()));
 }
 
+namespace {
+
+// Keys of recently seen JWKs by RFC 7638 thumbprint (a SHA-256 over exactly the key's required
+// members, so one thumbprint is one key). Every request of an account parses the stored JWK
+// again; building an EVP_PKEY from parameters costs far more than the thumbprint. Only keys that
+// passed every check are kept; an EVP_PKEY is immutable and shared by reference count.
+class JwkKeyCache {
+ public:
+  static JwkKeyCache& Get() {
+    static JwkKeyCache* cache = new JwkKeyCache;  // never destroyed: used until exit
+    return *cache;
+  }
+  EvpPkeyPtr Find(const std::string& thumbprint) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = keys_.find(thumbprint);
+    if (it == keys_.end()) return nullptr;
+    EVP_PKEY_up_ref(it->second.get());
+    return EvpPkeyPtr(it->second.get());
+  }
+  void Put(const std::string& thumbprint, EVP_PKEY* key) {
+    constexpr size_t kMaxKeys = 4096;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (keys_.size() >= kMaxKeys) keys_.clear();
+    EVP_PKEY_up_ref(key);
+    keys_.insert_or_assign(thumbprint, EvpPkeyPtr(key));
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, EvpPkeyPtr> keys_;
+};
+
+}  // namespace
+
 StatusOr<Jwk> ParseJwk(const Json& jwk) {
   if (!jwk.is_object()) return AcmeError(ProblemType::kBadPublicKey, "jwk is not an object");
   ASSIGN_OR_RETURN(std::string thumbprint, JwkThumbprint(jwk));
   std::string kty = jwk["kty"];
   Jwk out;
+  EvpPkeyPtr cached = JwkKeyCache::Get().Find(thumbprint);
   if (kty == "EC") {
-    ASSIGN_OR_RETURN(out.key, EcKeyFromJwk(jwk));
+    if (cached == nullptr) {
+      ASSIGN_OR_RETURN(cached, EcKeyFromJwk(jwk));
+    }
     out.json = {{"kty", "EC"}, {"crv", jwk["crv"]}, {"x", jwk["x"]}, {"y", jwk["y"]}};
   } else if (kty == "RSA") {
-    ASSIGN_OR_RETURN(out.key, RsaKeyFromJwk(jwk));
+    if (cached == nullptr) {
+      ASSIGN_OR_RETURN(cached, RsaKeyFromJwk(jwk));
+    }
     out.json = {{"kty", "RSA"}, {"n", jwk["n"]}, {"e", jwk["e"]}};
   } else {
-    ASSIGN_OR_RETURN(out.key, OkpKeyFromJwk(jwk));
+    if (cached == nullptr) {
+      ASSIGN_OR_RETURN(cached, OkpKeyFromJwk(jwk));
+    }
     out.json = {{"kty", "OKP"}, {"crv", jwk["crv"]}, {"x", jwk["x"]}};
   }
+  JwkKeyCache::Get().Put(thumbprint, cached.get());
+  out.key = std::move(cached);
   out.thumbprint = std::move(thumbprint);
   return out;
 }

@@ -24,6 +24,7 @@
 #include <optional>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "base/encoding.h"
 
@@ -337,9 +338,11 @@ struct DeviceAuthenticator::VerdictCache {
     if (s.map.size() >= kMaxPerShard) s.map.clear();
   }
 
-  StatusOr<X509Ptr> Certificate(std::string_view der, Time now) {
+  // The decoded certificate of `der`; its SHA-256 goes to `key_out` (when given and computed).
+  StatusOr<X509Ptr> Certificate(std::string_view der, Time now, std::string* key_out = nullptr) {
     CertKey key;
     if (!DigestDer(der, &key)) return ParseDerCertificate(der, "certificate");
+    if (key_out != nullptr) key_out->assign(reinterpret_cast<const char*>(key.data()), key.size());
     Shard& s = ShardFor(key);
     {
       std::lock_guard<std::mutex> lock(s.mu);
@@ -399,11 +402,15 @@ DeviceAuthenticator::DeviceAuthenticator(DeviceAuthOptions options, Authority* a
 
 DeviceAuthenticator::~DeviceAuthenticator() = default;
 
-StatusOr<CertificateRecord> DeviceAuthenticator::VerifyCached(X509* cert) const {
+StatusOr<CertificateRecord> DeviceAuthenticator::VerifyCached(X509* cert,
+                                                              std::string_view der_sha256) const {
   Time now = clock_->Now();
   bool use_cache = options_.verdict_cache_ttl.count() > 0;
   CertKey key{};
-  if (use_cache) {
+  if (use_cache && der_sha256.size() == key.size()) {
+    std::memcpy(key.data(), der_sha256.data(), key.size());  // hashed already by the resolver
+    if (auto hit = cache_->Verdict(key, now); hit.has_value()) return std::move(*hit);
+  } else if (use_cache) {
     unsigned int len = 0;
     // X509_digest hashes the certificate's retained encoding: no re-encoding.
     if (Sha256Md() == nullptr || X509_digest(cert, Sha256Md(), key.data(), &len) != 1 ||
@@ -421,7 +428,14 @@ StatusOr<CertificateRecord> DeviceAuthenticator::VerifyCached(X509* cert) const 
 
 StatusOr<DeviceIdentity> DeviceAuthenticator::Authenticate(const http::Request& request) const {
   Time now = clock_->Now();
-  auto resolve = [this, now](std::string_view der) { return cache_->Certificate(der, now); };
+  // The SHA-256 of every resolved certificate, so the verdict lookup does not hash it again.
+  std::vector<std::pair<X509*, std::string>> digests;
+  auto resolve = [this, now, &digests](std::string_view der) -> StatusOr<X509Ptr> {
+    std::string key;
+    ASSIGN_OR_RETURN(X509Ptr cert, cache_->Certificate(der, now, &key));
+    if (!key.empty()) digests.emplace_back(cert.get(), std::move(key));
+    return cert;
+  };
   DeviceIdentity identity;
   if (options_.allow_tls_client_cert && !request.client_cert_chain.empty()) {
     auto cert = resolve(request.client_cert_chain.front());
@@ -457,7 +471,11 @@ StatusOr<DeviceIdentity> DeviceAuthenticator::Authenticate(const http::Request& 
           "trusted proxy and no Mdm-Signature");
     }
   }
-  auto record = VerifyCached(identity.certificate.get());
+  std::string_view der_sha256;
+  for (const auto& [cert, key] : digests) {
+    if (cert == identity.certificate.get()) der_sha256 = key;
+  }
+  auto record = VerifyCached(identity.certificate.get(), der_sha256);
   if (!record.ok()) {
     return Status(record.status().code(), std::string(IdentitySourceName(identity.source)) +
                                               " identity refused: " + record.status().message());

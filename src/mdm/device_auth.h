@@ -64,7 +64,8 @@ class DeviceAuthenticator {
 
  private:
   struct VerdictCache;  // device_auth.cc
-  StatusOr<CertificateRecord> VerifyCached(X509* cert) const;
+  // `der_sha256`: the certificate's SHA-256 when the caller has it (32 bytes), else "".
+  StatusOr<CertificateRecord> VerifyCached(X509* cert, std::string_view der_sha256) const;
 
   DeviceAuthOptions options_;
   Authority* authority_;

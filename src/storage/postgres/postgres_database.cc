@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <pqxx/pqxx>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -57,12 +59,16 @@ Status CurrentException(bool* broken) {
   }
 }
 
-StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn) {
+// `read_only`: a connection of the read-only pool (see PostgresDatabase), whose statements run
+// in autocommit mode, each in its own implicit transaction that the server keeps read-only.
+StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn, bool read_only = false) {
   try {
     auto conn = std::make_unique<pqxx::connection>(dsn);
     pqxx::nontransaction setup(*conn);
     // CREATE ... IF NOT EXISTS notices would otherwise go to standard error.
-    setup.exec("SET client_min_messages TO warning");
+    setup.exec(read_only ? "SET client_min_messages TO warning; "
+                           "SET default_transaction_read_only TO on"
+                         : "SET client_min_messages TO warning");
     setup.commit();
     return conn;
   } catch (...) {
@@ -95,13 +101,30 @@ StatusOr<Value> ToValue(const pqxx::field& field) {
   }
 }
 
+// Statements worth a server-side prepared statement: data statements of bounded text (statements
+// built over long id lists are not, so a connection holds a bounded set). Named by a hash of the
+// text; pqxx re-prepares after a reconnect and refuses a name reused for other text.
+bool Preparable(std::string_view sql) {
+  constexpr size_t kMaxPreparedSql = 2048;
+  if (sql.size() > kMaxPreparedSql) return false;
+  for (std::string_view verb : {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"}) {
+    if (sql.starts_with(verb)) return true;
+  }
+  return false;
+}
+
+std::string PreparedName(std::string_view sql) {
+  return "custos_" + std::to_string(std::hash<std::string_view>{}(sql)) + "_" +
+         std::to_string(sql.size());
+}
+
 class PostgresDatabase;
 
 class PostgresTransaction : public sql::Transaction {
  public:
   PostgresTransaction(PostgresDatabase* owner, std::unique_ptr<pqxx::connection> conn,
-                      std::unique_ptr<pqxx::dbtransaction> tx)
-      : owner_(owner), conn_(std::move(conn)), tx_(std::move(tx)) {}
+                      std::unique_ptr<pqxx::transaction_base> tx, bool read_only)
+      : owner_(owner), conn_(std::move(conn)), tx_(std::move(tx)), read_only_(read_only) {}
   ~PostgresTransaction() override { Rollback(); }
 
   StatusOr<sql::Result> Exec(std::string_view sql, const std::vector<Value>& params) override;
@@ -115,37 +138,47 @@ class PostgresTransaction : public sql::Transaction {
 
   PostgresDatabase* owner_;
   std::unique_ptr<pqxx::connection> conn_;
-  std::unique_ptr<pqxx::dbtransaction> tx_;
+  std::unique_ptr<pqxx::transaction_base> tx_;
+  bool read_only_;
   bool broken_ = false;
 };
 
+// Read-write transactions are BEGIN ... COMMIT on the read-write pool. Read-only transactions run
+// on a second pool of connections set to default_transaction_read_only, in autocommit mode: each
+// statement is its own read-only transaction, so an Idle poll's single statement is one round
+// trip instead of three (BEGIN, statement, COMMIT). At READ COMMITTED, the isolation custos
+// uses, every statement takes a fresh snapshot anyway, so several statements of one read-only
+// "transaction" see exactly what they saw inside BEGIN ... COMMIT. Each pool holds up to
+// storage.pool_size connections.
 class PostgresDatabase : public sql::Database {
  public:
   PostgresDatabase(std::string dsn, size_t pool_size, std::unique_ptr<pqxx::connection> first)
-      : pool_(pool_size, [dsn = std::move(dsn)] { return Connect(dsn); }) {
+      : pool_(pool_size, [dsn] { return Connect(dsn); }),
+        read_pool_(pool_size, [dsn] { return Connect(dsn, /*read_only=*/true); }) {
     pool_.Add(std::move(first));
   }
 
   StatusOr<std::unique_ptr<sql::Transaction>> Begin(TxMode mode) override {
+    const bool read_only = mode == TxMode::kReadOnly;
     // A pooled connection may have died since its last use (server restart): then try once more
     // on a fresh one before reporting UNAVAILABLE.
     Status last;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+      ASSIGN_OR_RETURN(auto conn, (read_only ? read_pool_ : pool_).Acquire());
       bool broken = false;
       try {
-        std::unique_ptr<pqxx::dbtransaction> tx;
-        if (mode == TxMode::kReadWrite) {
-          tx = std::make_unique<pqxx::work>(*conn);
+        std::unique_ptr<pqxx::transaction_base> tx;
+        if (read_only) {
+          tx = std::make_unique<pqxx::nontransaction>(*conn);
         } else {
-          tx = std::make_unique<pqxx::transaction<pqxx::read_committed, pqxx::read_only>>(*conn);
+          tx = std::make_unique<pqxx::work>(*conn);
         }
         return std::unique_ptr<sql::Transaction>(
-            new PostgresTransaction(this, std::move(conn), std::move(tx)));
+            new PostgresTransaction(this, std::move(conn), std::move(tx), read_only));
       } catch (...) {
         last = CurrentException(&broken);
       }
-      Release(std::move(conn), broken);
+      Release(std::move(conn), broken, read_only);
       if (!broken) break;
     }
     return last;
@@ -154,18 +187,19 @@ class PostgresDatabase : public sql::Database {
   sql::Dialect dialect() const override { return sql::Dialect::kPostgres; }
   std::string_view name() const override { return "postgres"; }
 
-  void Release(std::unique_ptr<pqxx::connection> conn, bool broken) {
+  void Release(std::unique_ptr<pqxx::connection> conn, bool broken, bool read_only) {
     const bool reusable = !broken && conn->is_open();
-    pool_.Release(std::move(conn), reusable);
+    (read_only ? read_pool_ : pool_).Release(std::move(conn), reusable);
   }
 
  private:
   sql::ConnectionPool<pqxx::connection> pool_;
+  sql::ConnectionPool<pqxx::connection> read_pool_;
 };
 
 void PostgresTransaction::Finish() {
   tx_.reset();  // rolls back when neither committed nor aborted; never throws
-  if (conn_ != nullptr) owner_->Release(std::move(conn_), broken_);
+  if (conn_ != nullptr) owner_->Release(std::move(conn_), broken_, read_only_);
 }
 
 StatusOr<sql::Result> PostgresTransaction::Exec(std::string_view sql,
@@ -189,7 +223,15 @@ StatusOr<sql::Result> PostgresTransaction::Exec(std::string_view sql,
     pointers[i] = texts[i].c_str();
   }
   try {
-    pqxx::result r = tx_->exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(pointers));
+    // Data statements run as named prepared statements (parsed and planned once per connection).
+    pqxx::result r;
+    if (Preparable(sql)) {
+      const std::string name = PreparedName(sql);
+      conn_->prepare(name, std::string(sql));  // registers once; a no-op for the same text
+      r = tx_->exec_prepared(name, pqxx::prepare::make_dynamic_params(pointers));
+    } else {
+      r = tx_->exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(pointers));
+    }
     sql::Result result;
     result.affected = static_cast<int64_t>(r.affected_rows());
     result.rows.reserve(r.size());

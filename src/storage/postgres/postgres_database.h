@@ -1,8 +1,12 @@
 // The PostgreSQL driver of the SQL interface in storage/sql.h, over libpqxx 6.4 (and so libpq),
 // for several custos instances sharing one database.
 //
-// A pool of up to config.pool_size connections to config.dsn (a libpq connection string, either
-// "host=... dbname=..." or "postgresql://user@host:port/db"). Transactions run at READ COMMITTED:
+// Two pools of up to config.pool_size connections each to config.dsn (a libpq connection string,
+// either "host=... dbname=..." or "postgresql://user@host:port/db"): read-write transactions
+// (BEGIN ... COMMIT) on one; read-only transactions on the other, whose connections are set to
+// default_transaction_read_only and run each statement in autocommit mode (one round trip per
+// statement, no BEGIN/COMMIT). Data statements are server-side prepared statements, parsed and
+// planned once per connection. Transactions run at READ COMMITTED:
 // the role SQL is written so each statement is atomic on its own (UPDATE ... RETURNING, INSERT ...
 // ON CONFLICT), and unique constraints decide races between instances. At start an unreachable
 // server is retried with exponential backoff until config.connect_timeout, each attempt logged
