@@ -676,6 +676,10 @@ StatusOr<AcmeReply> AcmeService::Challenge(Context& ctx, std::string_view id) {
 
 Status AcmeService::ValidateDeviceAttest(const AcmeChallengeRecord& challenge,
                                          const AcmeAuthzRecord& authz, std::string_view payload) {
+  std::string sha = Sha256Hex(authz.identifier_value);
+  AcmeClientIdentifierRecord client;
+  bool client_loaded = false;
+  std::string attested_serial, attested_udid;  // once the attestation verified (issue 7)
   // Every refusal below marks the challenge, authorization and order invalid (the device starts
   // over with a new order) and is also the reply's problem.
   auto fail = [&](Status problem) -> Status {
@@ -685,6 +689,19 @@ Status AcmeService::ValidateDeviceAttest(const AcmeChallengeRecord& challenge,
     Problem p = ProblemFromStatus(problem);
     spdlog::info("acme: device-attest-01 refused for order {}: {} {}", authz.order_id,
                  ProblemTypeUrn(p.type), p.detail);
+    if (refusal_listener_) {
+      if (!client_loaded) {  // a payload refused before the ClientIdentifier was looked up
+        (void)storage_->Transact(
+            [&](Stores& s) -> Status {
+              auto rec = s.acme().GetClientIdentifier(sha);
+              if (rec.ok()) client = *std::move(rec);
+              return OkStatus();
+            },
+            TxMode::kReadOnly);
+      }
+      refusal_listener_({"challenge", authz.order_id, client.bound_to, attested_serial,
+                         attested_udid, ProblemTypeUrn(p.type), p.detail});
+    }
     return problem;
   };
   auto object = attest::DecodeDeviceAttestPayload(payload);
@@ -692,8 +709,6 @@ Status AcmeService::ValidateDeviceAttest(const AcmeChallengeRecord& challenge,
     return fail(AcmeError(ProblemType::kBadAttestationStatement,
                           object.status().message()));
   }
-  std::string sha = Sha256Hex(authz.identifier_value);
-  AcmeClientIdentifierRecord client;
   RETURN_IF_ERROR(storage_->Transact(
       [&](Stores& s) -> Status {
         auto rec = s.acme().GetClientIdentifier(sha);
@@ -705,6 +720,7 @@ Status AcmeService::ValidateDeviceAttest(const AcmeChallengeRecord& challenge,
         return OkStatus();
       },
       TxMode::kReadOnly));
+  client_loaded = true;
 
   attest::AttestationExpectations expect;
   expect.freshness.kind = attest::FreshnessKind::kAcmeToken;
@@ -714,6 +730,8 @@ Status AcmeService::ValidateDeviceAttest(const AcmeChallengeRecord& challenge,
     return fail(AcmeError(ProblemType::kBadAttestationStatement, result.reason));
   }
   const attest::AttestationProperties& p = *result.properties;
+  attested_serial = p.serial_number.value_or("");
+  attested_udid = p.udid.value_or("");
   if (!client.bound_to.empty() && p.serial_number != client.bound_to &&
       p.udid != client.bound_to) {
     return fail(AcmeError(ProblemType::kRejectedIdentifier,
@@ -853,7 +871,9 @@ StatusOr<AcmeReply> AcmeService::Finalize(Context& ctx, std::string_view id) {
   }
 
   Json body;
-  RETURN_IF_ERROR(storage_->Transact([&](Stores& s) -> Status {
+  std::optional<DeviceAttestRefusal> key_refusal;  // issue 7: reported after the transaction
+  Status finalized = storage_->Transact([&](Stores& s) -> Status {
+    key_refusal.reset();
     ASSIGN_OR_RETURN(AcmeOrderRecord order, s.acme().GetOrder(id));
     if (order.account_id != ctx.account->id) {
       return AcmeError(ProblemType::kUnauthorized, "the order belongs to another account");
@@ -884,6 +904,10 @@ StatusOr<AcmeReply> AcmeService::Finalize(Context& ctx, std::string_view id) {
       if (!leaf_spki.ok()) return InternalError("stored attested key does not decode");
       auto same = attest::SamePublicKey(csr->spki_der, *leaf_spki);
       if (!same.ok() || !*same) {
+        key_refusal = DeviceAttestRefusal{"finalize", order.id, facts.value("bound_to", ""),
+                                          facts.value("serial_number", ""), facts.value("udid", ""),
+                                          ProblemTypeUrn(ProblemType::kBadCsr),
+                                          "the CSR key is not the attested key"};
         return AcmeError(ProblemType::kBadCsr, "the CSR key is not the attested key");
       }
       for (const auto& san : csr->sans) {
@@ -948,7 +972,15 @@ StatusOr<AcmeReply> AcmeService::Finalize(Context& ctx, std::string_view id) {
     order.cert_serial = issued->record.serial_hex;
     body = OrderJson(s, order);
     return OkStatus();
-  }));
+  });
+  if (!finalized.ok()) {
+    if (key_refusal) {
+      spdlog::info("acme: finalize refused for order {}: {}", key_refusal->order_id,
+                   key_refusal->detail);
+      if (refusal_listener_) refusal_listener_(*key_refusal);
+    }
+    return finalized;
+  }
   AcmeReply r = JsonReply(200, body);
   r.location = Url("order/" + std::string(id));
   return r;

@@ -23,6 +23,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -69,6 +70,18 @@ struct AcmeReply {
   std::vector<std::string> links;  // full Link header values, e.g. <URL>;rel="up"
 };
 
+// A device-attest-01 enrollment the ACME server refused (issue 7): the attestation failed at the
+// challenge, or the CSR at finalize does not carry the attested key. Nothing was issued.
+struct DeviceAttestRefusal {
+  std::string stage;         // "challenge" | "finalize"
+  std::string order_id;
+  std::string bound_to;      // the serial/UDID the ClientIdentifier was made for ("" = unbound)
+  std::string serial;        // attested serial number, when the attestation got that far
+  std::string udid;          // attested UDID, likewise
+  std::string problem_type;  // ACME error type URN
+  std::string detail;        // the problem's detail
+};
+
 class AcmeService {
  public:
   struct Options {
@@ -110,6 +123,12 @@ class AcmeService {
 
   // Blocks until no http-01 validation is queued or running (tests, benchmarks).
   void WaitForValidations();
+
+  // Called (after the refusal was stored, on the request's thread) for every refused
+  // device-attest-01 enrollment; set before serving. Issue 7 records and publishes them.
+  void SetRefusalListener(std::function<void(const DeviceAttestRefusal&)> listener) {
+    refusal_listener_ = std::move(listener);
+  }
 
   const std::string& base_url() const { return options_.base_url; }
 
@@ -172,6 +191,7 @@ class AcmeService {
   int busy_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  std::function<void(const DeviceAttestRefusal&)> refusal_listener_;  // issue 7
 };
 
 // Reads the PEM files named in `comma_separated_paths` ([acme] extra_attestation_roots); "" gives

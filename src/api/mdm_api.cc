@@ -33,6 +33,7 @@ nlohmann::json EnrollmentToJson(const MdmEnrollmentRecord& e) {
           {"type", e.type},
           {"enabled", e.enabled},
           {"serial", e.serial_number},
+          {"hardware_attested", e.hardware_attested},  // issue 7: identity from device-attest-01
           {"device_id", e.device_id},
           {"parent_id", e.parent_id},
           {"user_id", e.user_id},

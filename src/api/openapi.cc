@@ -27,9 +27,11 @@ constexpr char kDocument[] = R"json({
     },
     "schemas": {
       "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+      "Policy": {"type": "object", "properties": {"require_hardware_attestation": {"type": "boolean"}, "eligibility_rule": {"type": "string"}}},
       "Enrollment": {"type": "object", "required": ["id", "type", "enabled", "serial"], "properties": {
         "id": {"type": "string"}, "type": {"type": "string", "example": "Device"}, "enabled": {"type": "boolean"},
         "serial": {"type": "string"}, "device_id": {"type": "string"}, "parent_id": {"type": "string"},
+        "hardware_attested": {"type": "boolean", "description": "the device's identity was issued after a valid ACME device-attest-01 (issue 7)"},
         "user_id": {"type": "string"}, "user_short_name": {"type": "string"}, "user_long_name": {"type": "string"},
         "topic": {"type": "string"}, "has_push_token": {"type": "boolean"}, "token_unregistered": {"type": "boolean"},
         "token_update_tally": {"type": "integer"}, "last_seen": {"type": "string", "format": "date-time", "nullable": true},
@@ -79,6 +81,48 @@ constexpr char kDocument[] = R"json({
         {"$ref": "#/components/parameters/limit"}, {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "X-Next-After of the previous page"}],
       "responses": {"200": {"description": "ordered by id", "headers": {"X-Next-After": {"schema": {"type": "string"}}},
         "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Enrollment"}}}}}, "400": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/policy": {"get": {"summary": "the enrollment policy: require_hardware_attestation and the eligibility rule",
+        "responses": {"200": {"description": "the policy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Policy"}}}}}},
+      "put": {"summary": "set require_hardware_attestation (stored, for every custos process on the database)",
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["require_hardware_attestation"],
+          "properties": {"require_hardware_attestation": {"type": "boolean"}}}}}},
+        "responses": {"200": {"description": "the policy now", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Policy"}}}},
+          "400": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/policy/eligibility": {"get": {"summary": "whether a device is eligible for a hardware-attested identity",
+        "parameters": [{"name": "serial", "in": "query", "schema": {"type": "string"}}, {"name": "product", "in": "query", "schema": {"type": "string"}},
+          {"name": "os_version", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "the verdict", "content": {"application/json": {"schema": {"type": "object", "properties": {
+          "eligible": {"type": "boolean"}, "reason": {"type": "string"}}}}}}}}},
+    "/v1/renewals": {"get": {"summary": "identity renewal attempts (issue 7, api/renewal_api.h), oldest first",
+        "parameters": [{"name": "enrollment_id", "in": "query", "schema": {"type": "string"}},
+          {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["pending", "completed", "failed"]}},
+          {"$ref": "#/components/parameters/limit"}, {"name": "after", "in": "query", "schema": {"type": "integer"}, "description": "X-Next-After of the previous page"}],
+        "responses": {"200": {"description": "ordered by id", "headers": {"X-Next-After": {"schema": {"type": "string"}}},
+          "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "enrollment_id": {"type": "string"}, "old_serial": {"type": "string"},
+            "old_not_after": {"type": "string", "format": "date-time"}, "identity_kind": {"type": "string", "enum": ["scep", "acme"]},
+            "command_uuid": {"type": "string"}, "status": {"type": "string"}, "reason": {"type": "string"}, "new_serial": {"type": "string"},
+            "requested_at": {"type": "string", "format": "date-time"}, "completed_at": {"type": "string", "format": "date-time", "nullable": true}}}}}}},
+          "400": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/renewals/run": {"post": {"summary": "run the identity renewal job once (dry_run: change nothing; at: select as of that instant)",
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+          "dry_run": {"type": "boolean"}, "at": {"type": "string", "format": "date-time"}}}}}},
+        "responses": {"200": {"description": "what was (or would be) renewed", "content": {"application/json": {"schema": {"type": "object", "properties": {
+          "at": {"type": "string", "format": "date-time"}, "dry_run": {"type": "boolean"}, "queued": {"type": "integer"}, "failed": {"type": "integer"},
+          "renewals": {"type": "array", "items": {"type": "object", "properties": {"enrollment_id": {"type": "string"}, "serial": {"type": "string"},
+            "not_after": {"type": "string", "format": "date-time"}, "current_kind": {"type": "string"}, "identity": {"type": "string"},
+            "reason": {"type": "string"}, "command_uuid": {"type": "string"}, "request_id": {"type": "integer"}, "attempts": {"type": "integer"},
+            "error": {"type": "string"}}}}}}}}},
+          "400": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/enrollment-refusals": {"get": {"summary": "refused enrollment attempts (failed attestation, identity not hardware-attested), oldest first",
+        "parameters": [{"name": "serial", "in": "query", "schema": {"type": "string"}}, {"$ref": "#/components/parameters/limit"},
+          {"name": "after", "in": "query", "schema": {"type": "integer"}, "description": "X-Next-After of the previous page"}],
+        "responses": {"200": {"description": "ordered by id", "headers": {"X-Next-After": {"schema": {"type": "string"}}},
+          "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "serial": {"type": "string"}, "udid": {"type": "string"},
+            "stage": {"type": "string", "enum": ["acme", "authenticate"]}, "reason": {"type": "string"},
+            "detail": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"}}}}}}},
+          "400": {"$ref": "#/components/responses/Error"}}}},
     "/v1/enrollments/{id}": {"parameters": [{"$ref": "#/components/parameters/id"}], "get": {"summary": "one enrollment",
       "responses": {"200": {"description": "the enrollment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Enrollment"}}}}, "404": {"$ref": "#/components/responses/Error"}}}},
     "/v1/enrollments/{id}/commands": {"parameters": [{"$ref": "#/components/parameters/id"}],
@@ -132,7 +176,34 @@ constexpr char kDocument[] = R"json({
     "/v1/acme/client-identifiers": {"post": {"summary": "a fresh one-time ACME client identifier (device-attest-01 enrollment)",
       "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"bound_to": {"type": "string"}}}}}},
       "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"type": "object", "properties": {
-        "client_identifier": {"type": "string"}, "bound_to": {"type": "string"}}}}}}, "400": {"$ref": "#/components/responses/Error"}}}}
+        "client_identifier": {"type": "string"}, "bound_to": {"type": "string"}}}}}}, "400": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/devices/{id}/attest": {"parameters": [{"$ref": "#/components/parameters/id"}], "post": {"summary": "request a fresh DeviceInformation attestation (DevicePropertiesAttestation with a random 32-byte nonce) and push",
+      "parameters": [{"name": "force", "in": "query", "schema": {"type": "boolean"}, "description": "send even inside the attestation rate limit"}],
+      "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"force": {"type": "boolean"}, "no_push": {"type": "boolean"}}}}}},
+      "responses": {"201": {"description": "queued", "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "command_uuid": {"type": "string"}, "device_id": {"type": "string"}, "nonce": {"type": "string", "description": "hex"},
+        "trigger": {"type": "string"}, "forced": {"type": "boolean"}, "requested_at": {"type": "string", "format": "date-time"},
+        "push_requested": {"type": "boolean"}}}}}},
+        "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+        "409": {"description": "an earlier request is younger than the rate limit (force to send anyway)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+    "/v1/devices/{id}/posture": {"parameters": [{"$ref": "#/components/parameters/id"}], "get": {"summary": "the device's posture: attested properties, verdicts and trust level",
+      "responses": {"200": {"description": "the posture", "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "device_id": {"type": "string"}, "serial_number": {"type": "string"}, "reported_os_version": {"type": "string"},
+        "trust_level": {"type": "string", "enum": ["high", "medium", "low", "untrusted"], "description": "high: hardware-attested identity (ACME device-attest-01) and a current attestation; medium: one of the two; low: neither; untrusted: the latest verdict is refused or suspicious"},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "hardware_attested_identity": {"type": "boolean"},
+        "identities": {"type": "array", "items": {"type": "object"}},
+        "attested": {"type": "object", "nullable": true, "description": "properties of the newest fresh or cached attestation"},
+        "attested_verdict": {"type": "string", "nullable": true}, "attested_at": {"type": "string", "format": "date-time", "nullable": true},
+        "last_fresh_attestation_at": {"type": "string", "format": "date-time", "nullable": true},
+        "latest_verdict": {"type": "object", "nullable": true, "properties": {
+          "verdict": {"type": "string", "enum": ["fresh", "cached", "suspicious", "refused", "missing", "error"]}, "reason": {"type": "string"},
+          "findings": {"type": "array", "items": {"type": "string"}}, "command_uuid": {"type": "string"},
+          "received_at": {"type": "string", "format": "date-time"}, "properties": {"type": "object"}}},
+        "last_request": {"type": "object", "nullable": true}, "pending_request": {"type": "object", "nullable": true},
+        "next_attestation_due_at": {"type": "string", "format": "date-time", "nullable": true}, "due_reason": {"type": "string"},
+        "rate_limit": {"type": "string"}, "history": {"type": "array", "items": {"type": "object"}}}}}}},
+        "404": {"$ref": "#/components/responses/Error"}}}}
   }
 })json";
 

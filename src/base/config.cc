@@ -94,6 +94,9 @@ const FieldSpec kFields[] = {
     CUSTOS_FIELD(dep, maid_name, false, "DEP name whose key signs MAID JWTs; empty = the only one"),
     CUSTOS_FIELD(dep, device_ca_file, false, "PEM roots for MachineInfo signers instead of Apple's"),
     CUSTOS_FIELD(dep, token_expiry_warning, false, "warn this long before ABM tokens expire"),
+    // [policy] (issue 7): the default of the enrollment policy's setting (the database may override it).
+    CUSTOS_FIELD(policy, require_hardware_attestation, false,
+                 "eligible ABM devices must enrol with a hardware-attested ACME identity"),
     CUSTOS_FIELD(acme, extra_attestation_roots, false, "comma-separated PEM files of extra attestation roots (tests only)"),
     CUSTOS_FIELD(acme, http01_target, false, "HOST:PORT every http-01 validation connects to (tests only)"),
     CUSTOS_FIELD(acme, nonce_lifetime, false, "how long an ACME Replay-Nonce stays usable"),
@@ -126,6 +129,19 @@ const FieldSpec kFields[] = {
     CUSTOS_FIELD(mdm, allow_proxy_header, false, "accept the device identity from a trusted proxy's header"),
     CUSTOS_FIELD(mdm, allow_mdm_signature, false, "accept the device identity from Mdm-Signature"),
     CUSTOS_FIELD(mdm, proxy_cert_header, false, "header holding nginx's $ssl_client_escaped_cert"),
+    // [renewal] (issue 7): identity renewal over MDM (src/mdm/renewal.h).
+    CUSTOS_FIELD(renewal, enabled, false, "run the identity renewal job"),
+    CUSTOS_FIELD(renewal, window, false, "renew device identities expiring within this"),
+    CUSTOS_FIELD(renewal, interval, false, "time between two runs of the renewal job"),
+    CUSTOS_FIELD(renewal, retry_after, false, "send a new renewal profile when nothing came of the last one after this"),
+    CUSTOS_FIELD(renewal, batch_size, false, "identities renewed per run, most urgent first"),
+    // [posture] (issue 5): DeviceInformation attestation policy.
+    CUSTOS_FIELD(posture, rate_limit, false, "at most one unforced attestation request per device per this"),
+    CUSTOS_FIELD(posture, request_on_os_change, false, "request a fresh attestation when OSVersion changes"),
+    CUSTOS_FIELD(posture, min_interval, false, "random re-attestation: shortest delay"),
+    CUSTOS_FIELD(posture, max_interval, false, "random re-attestation: longest delay; 0 disables"),
+    CUSTOS_FIELD(posture, check_interval, false, "how often the attestation policy job runs; 0 disables it"),
+    CUSTOS_FIELD(posture, answer_timeout, false, "an attestation request unanswered this long is marked failed"),
 };
 #undef CUSTOS_FIELD
 
@@ -409,6 +425,20 @@ Status Config::Finalize() {
   if (acme.nonce_lifetime.count() <= 0 || acme.order_lifetime.count() <= 0 ||
       acme.cert_validity.count() <= 0 || acme.client_identifier_ttl.count() <= 0) {
     return InvalidArgumentError("acme durations must be positive");
+  }
+  // [renewal] (issue 7).
+  if (renewal.window.count() <= 0 || renewal.interval.count() <= 0 ||
+      renewal.retry_after.count() <= 0 || renewal.batch_size < 1 || renewal.batch_size > 10000) {
+    return InvalidArgumentError(
+        "renewal: window, interval and retry_after must be positive, batch_size 1 to 10000");
+  }
+  // [posture] (issue 5).
+  if (posture.rate_limit.count() <= 0 || posture.answer_timeout.count() <= 0 ||
+      posture.check_interval.count() < 0 || posture.min_interval.count() < 0 ||
+      posture.max_interval.count() < 0 ||
+      (posture.max_interval.count() > 0 && posture.min_interval > posture.max_interval)) {
+    return InvalidArgumentError(
+        "posture durations out of range (rate_limit, answer_timeout > 0; min_interval <= max_interval)");
   }
   if (push.apns_url.rfind("https://", 0) != 0) {
     return InvalidArgumentError("push.apns_url must start with https://");

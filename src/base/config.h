@@ -165,6 +165,33 @@ struct EnrollConfig {
   std::string basic_password;        // HTTP Basic password for GET /mdm/enroll (secret); "" = none
 };
 
+// [posture]: DeviceInformation attestation policy (issue 5, src/posture/posture.h). Devices make
+// a fresh attestation at most every 7 days (Apple's rate limit); custos never asks more often
+// unless an administrator forces it.
+struct PostureConfig {
+  Duration rate_limit{7 * 86400};     // at most one unforced attestation request per device per this
+  bool request_on_os_change = true;   // request a fresh attestation when OSVersion changes
+  Duration min_interval{14 * 86400};  // random re-attestation: next request after a uniformly
+  Duration max_interval{45 * 86400};  //   random delay in [min, max]; max 0 disables it
+  Duration check_interval{300};       // how often the policy job runs; 0 disables the job
+  Duration answer_timeout{30 * 86400};  // a request unanswered this long is marked failed
+};
+
+// [policy]: the enrollment policy (issue 7, src/policy/policy.h). The default of the setting an
+// administrator may change with `custos policy set` / PUT /v1/policy (stored in the database).
+struct PolicyConfig {
+  bool require_hardware_attestation = false;  // eligible ABM devices must enrol with attested ACME
+};
+
+// [renewal]: identity renewal over MDM (issue 7, src/mdm/renewal.h).
+struct RenewalConfig {
+  bool enabled = true;            // run the renewal job in `custos serve`
+  Duration window{30 * 86400};    // renew identities expiring within this
+  Duration interval{3600};        // between two runs of the job
+  Duration retry_after{86400};    // send a new profile when nothing came of the last one
+  int64_t batch_size = 500;       // identities handled per run (most urgent first)
+};
+
 // Apple Business Manager (DEP), issue 6.
 struct DepConfig {
   std::string base_url = "https://mdmenrollment.apple.com";  // ABM API (a simulator in tests)
@@ -191,6 +218,9 @@ struct Config {
   EnrollConfig enroll;
   MdmConfig mdm;
   DepConfig dep;
+  PolicyConfig policy;  // issue 7, enrollment policy
+  PostureConfig posture;  // issue 5, DeviceInformation attestation policy
+  RenewalConfig renewal;  // issue 7, identity renewal
 
   // Fills `config` from defaults, the TOML file at `path` (none when empty), and `env` (the
   // process environment as NAME -> value; only CUSTOS_* entries are read). Flags are applied

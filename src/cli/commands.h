@@ -16,6 +16,10 @@ void AddScepCommands(CLI::App& root, CliEnv& env);    // scep_commands.cc: scep 
 void AddEnrollCommands(CLI::App& root, CliEnv& env);  // enroll_commands.cc: enroll profile|token
 void AddDepCommands(CLI::App& root, CliEnv& env);     // dep_commands.cc: dep cert|tokens|show|list|maidjwt|sync
 void AddMdmCommands(CLI::App& root, CliEnv& env);     // mdm_commands.cc: device list, command send|list, push-cert install|list
+// posture_commands.cc: device attest|posture (issue 5); call after AddMdmCommands.
+void AddPostureCommands(CLI::App& root, CliEnv& env);
+void AddPolicyCommands(CLI::App& root, CliEnv& env);
+void AddRenewalCommands(CLI::App& root, CliEnv& env);  // renewal_commands.cc: renewal list|due (issue 7)  // policy_commands.cc: policy show|set|refusals|check (issue 7)
 
 // `custos inspect ...`: decoders for what devices send, for administrators debugging a refusal.
 void AddInspectScepCommand(CLI::App& inspect, CliEnv& env);         // inspect_scep.cc

@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   custos::AddEnrollCommands(app, env);
   custos::AddDepCommands(app, env);
   custos::AddMdmCommands(app, env);
+  custos::AddPostureCommands(app, env);  // device attest|posture (issue 5)
+  custos::AddPolicyCommands(app, env);   // policy show|set|refusals|check (issue 7)
+  custos::AddRenewalCommands(app, env);  // renewal list|due (issue 7, identity renewal)
 
   CLI::App* inspect = app.add_subcommand("inspect", "decode and check what a device sent");
   inspect->require_subcommand(1);

@@ -103,10 +103,11 @@ void DeviceList(CliEnv& env, const MdmCliOptions& o) {
     std::cout << out.dump(2) << std::endl;
     return;
   }
-  std::cout << "ID\tTYPE\tENABLED\tSERIAL\tLAST_SEEN\n";
+  std::cout << "ID\tTYPE\tENABLED\tSERIAL\tHARDWARE_ATTESTED\tLAST_SEEN\n";
   for (const auto& e : *list) {
     std::cout << e.id << '\t' << e.type << '\t' << (e.enabled ? "true" : "false") << '\t'
               << (e.serial_number.empty() ? "-" : e.serial_number) << '\t'
+              << (e.hardware_attested ? "true" : "false") << '\t'
               << (e.last_seen ? FormatRfc3339(*e.last_seen) : "-") << '\n';
   }
 }

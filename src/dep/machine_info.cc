@@ -38,19 +38,29 @@ StatusOr<MachineInfo> ParseMachineInfoPlist(std::string_view plist) {
   return m;
 }
 
-MachineInfoVerifier::MachineInfoVerifier(std::vector<X509Ptr> roots,
-                                         std::vector<X509Ptr> intermediates,
-                                         bool require_known_serial, Storage* storage)
-    : roots_(std::move(roots)),
-      intermediates_(std::move(intermediates)),
-      require_known_serial_(require_known_serial),
-      storage_(storage) {}
-
-StatusOr<std::unique_ptr<MachineInfoVerifier>> MachineInfoVerifier::Create(
-    const DepConfig& config, Storage* storage) {
-  if (config.require_known_serial && storage == nullptr) {
-    return FailedPreconditionError("dep.require_known_serial needs storage");
+StatusOr<DeviceSignedContent> VerifyDeviceSignedContent(std::string_view body,
+                                                        std::string_view what, size_t max_bytes) {
+  const std::string w(what);
+  if (body.size() > max_bytes) return InvalidArgumentError(w + " body too large");
+  if (body.empty()) return InvalidArgumentError(w + ": empty body");
+  if (body.substr(0, 5) == "<?xml" || body.substr(0, 6) == "bplist") {
+    return InvalidArgumentError(w + " is not signed (a bare plist); refusing");
   }
+  ASSIGN_OR_RETURN(ParsedSignedData parsed, ParseSignedData(body));
+  if (!parsed.content.has_value() || parsed.content->empty()) {
+    return InvalidArgumentError(w + ": the SignedData carries no content");
+  }
+  Status sig = VerifySignedData(parsed);
+  if (!sig.ok()) return PermissionDeniedError(w + " signature: " + sig.message());
+  if (!parsed.signer) return PermissionDeniedError(w + ": no signer certificate");
+  DeviceSignedContent out;
+  out.content = *std::move(parsed.content);
+  out.signer = std::move(parsed.signer);
+  out.certificates = std::move(parsed.certificates);
+  return out;
+}
+
+StatusOr<std::unique_ptr<AppleDeviceCa>> AppleDeviceCa::Create(const DepConfig& config) {
   std::vector<X509Ptr> roots;
   if (!config.device_ca_file.empty()) {
     std::ifstream in(config.device_ca_file, std::ios::binary);
@@ -74,35 +84,47 @@ StatusOr<std::unique_ptr<MachineInfoVerifier>> MachineInfoVerifier::Create(
       return InternalError("bundled Apple intermediate does not match its pinned fingerprint");
     }
   }
+  return std::unique_ptr<AppleDeviceCa>(new AppleDeviceCa(std::move(roots), std::move(intermediates)));
+}
+
+Status AppleDeviceCa::VerifySigner(const DeviceSignedContent& signed_content,
+                                   std::string_view what) const {
+  if (!signed_content.signer) return PermissionDeniedError(std::string(what) + ": no signer certificate");
+  VerifyOptions options;
+  for (const auto& r : roots_) options.trusted.push_back(r.get());
+  for (const auto& c : signed_content.certificates) options.untrusted.push_back(c.get());
+  for (const auto& c : intermediates_) options.untrusted.push_back(c.get());
+  options.check_time = false;  // Apple iPhone Device CA expired in 2014 and is still in use
+  VerifyResult chain = VerifyCertificate(signed_content.signer.get(), options);
+  if (!chain.ok) {
+    return PermissionDeniedError(std::string(what) + " signer not trusted: " + chain.Summary());
+  }
+  return OkStatus();
+}
+
+MachineInfoVerifier::MachineInfoVerifier(std::unique_ptr<AppleDeviceCa> device_ca,
+                                         bool require_known_serial, Storage* storage)
+    : device_ca_(std::move(device_ca)),
+      require_known_serial_(require_known_serial),
+      storage_(storage) {}
+
+StatusOr<std::unique_ptr<MachineInfoVerifier>> MachineInfoVerifier::Create(
+    const DepConfig& config, Storage* storage) {
+  if (config.require_known_serial && storage == nullptr) {
+    return FailedPreconditionError("dep.require_known_serial needs storage");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<AppleDeviceCa> device_ca, AppleDeviceCa::Create(config));
   return std::unique_ptr<MachineInfoVerifier>(new MachineInfoVerifier(
-      std::move(roots), std::move(intermediates), config.require_known_serial, storage));
+      std::move(device_ca), config.require_known_serial, storage));
 }
 
 StatusOr<MachineInfo> MachineInfoVerifier::Verify(std::string_view body) const {
-  if (body.size() > kMaxMachineInfoBytes) return InvalidArgumentError("MachineInfo body too large");
-  if (body.empty()) return InvalidArgumentError("MachineInfo: empty body");
-  if (body.substr(0, 5) == "<?xml" || body.substr(0, 6) == "bplist") {
-    return InvalidArgumentError("MachineInfo is not signed (a bare plist); refusing");
-  }
-  ASSIGN_OR_RETURN(ParsedSignedData parsed, ParseSignedData(body));
-  if (!parsed.content.has_value() || parsed.content->empty()) {
-    return InvalidArgumentError("MachineInfo: the SignedData carries no content");
-  }
-  Status sig = VerifySignedData(parsed);
-  if (!sig.ok()) return PermissionDeniedError("MachineInfo signature: " + sig.message());
-  if (!parsed.signer) return PermissionDeniedError("MachineInfo: no signer certificate");
-  VerifyOptions options;
-  for (const auto& r : roots_) options.trusted.push_back(r.get());
-  for (const auto& c : parsed.certificates) options.untrusted.push_back(c.get());
-  for (const auto& c : intermediates_) options.untrusted.push_back(c.get());
-  options.check_time = false;  // Apple iPhone Device CA expired in 2014 and is still in use
-  VerifyResult chain = VerifyCertificate(parsed.signer.get(), options);
-  if (!chain.ok) {
-    return PermissionDeniedError("MachineInfo signer not trusted: " + chain.Summary());
-  }
-  ASSIGN_OR_RETURN(MachineInfo info, ParseMachineInfoPlist(*parsed.content));
+  ASSIGN_OR_RETURN(DeviceSignedContent signed_content,
+                   VerifyDeviceSignedContent(body, "MachineInfo", kMaxMachineInfoBytes));
+  RETURN_IF_ERROR(device_ca_->VerifySigner(signed_content, "MachineInfo"));
+  ASSIGN_OR_RETURN(MachineInfo info, ParseMachineInfoPlist(signed_content.content));
   info.signed_by_device = true;
-  info.signer_subject = SubjectString(parsed.signer.get());
+  info.signer_subject = SubjectString(signed_content.signer.get());
   if (require_known_serial_) {
     StatusOr<DepDeviceRecord> known = NotFoundError("unset");
     RETURN_IF_ERROR(storage_->Transact(

@@ -12,6 +12,11 @@
 //
 // Library only: the enrollment-profile handler (src/mdm/profile*) calls MachineInfoVerifier and
 // answers the profile; an unsigned or unverifiable request is refused (PERMISSION_DENIED, logged).
+//
+// The same signature is on the phase-2 request of OTA enrollment (Apple "Over-the-Air Profile
+// Delivery and Configuration": the device attributes, signed by the device certificate), so the
+// two steps are shared: VerifyDeviceSignedContent (the CMS signature) and AppleDeviceCa (the chain
+// to Apple's device CA); src/mdm/ota uses them too.
 #ifndef CUSTOS_DEP_MACHINE_INFO_H_
 #define CUSTOS_DEP_MACHINE_INFO_H_
 
@@ -54,6 +59,42 @@ struct MachineInfo {
 // key has the wrong type, or UDID, SERIAL, PRODUCT or VERSION is missing or empty.
 StatusOr<MachineInfo> ParseMachineInfoPlist(std::string_view plist);
 
+// A CMS SignedData whose signature verified with the certificate it carries (no chain yet).
+struct DeviceSignedContent {
+  std::string content;                // the encapsulated content (never empty)
+  X509Ptr signer;                     // the signer certificate
+  std::vector<X509Ptr> certificates;  // every certificate the message carries
+};
+
+// The checks every device-signed request body gets before its signer is judged: at most
+// `max_bytes`, not a bare (unsigned) plist, a CMS SignedData (DER/BER) with content, a signer
+// certificate, and a signature made by that certificate's key. `what` names the message in errors
+// ("MachineInfo", "OTA request"). INVALID_ARGUMENT for an empty, too large, unsigned or undecodable
+// body or one without content; PERMISSION_DENIED when the signature does not verify or no signer
+// certificate is embedded.
+StatusOr<DeviceSignedContent> VerifyDeviceSignedContent(std::string_view body,
+                                                        std::string_view what, size_t max_bytes);
+
+// Apple's device PKI as a trust decision: the roots (`config.device_ca_file` PEM when set, else
+// the compiled-in Apple Root CA) and the bundled, pinned Apple iPhone intermediates.
+class AppleDeviceCa {
+ public:
+  // NOT_FOUND / INVALID_ARGUMENT for an unreadable device_ca_file; INTERNAL when a bundled
+  // certificate does not match its pinned fingerprint.
+  static StatusOr<std::unique_ptr<AppleDeviceCa>> Create(const DepConfig& config);
+
+  // OK when `signed_content.signer` chains to a root, through the certificates the message
+  // carries and the bundled intermediates, without time or purpose checks (see the file comment);
+  // else PERMISSION_DENIED "<what> signer not trusted: <findings>".
+  Status VerifySigner(const DeviceSignedContent& signed_content, std::string_view what) const;
+
+ private:
+  AppleDeviceCa(std::vector<X509Ptr> roots, std::vector<X509Ptr> intermediates)
+      : roots_(std::move(roots)), intermediates_(std::move(intermediates)) {}
+  std::vector<X509Ptr> roots_;
+  std::vector<X509Ptr> intermediates_;
+};
+
 class MachineInfoVerifier {
  public:
   // Roots: `config.device_ca_file` (PEM) when set, else the compiled-in Apple Root CA (whose
@@ -73,10 +114,9 @@ class MachineInfoVerifier {
   StatusOr<MachineInfo> Verify(std::string_view body) const;
 
  private:
-  MachineInfoVerifier(std::vector<X509Ptr> roots, std::vector<X509Ptr> intermediates,
-                      bool require_known_serial, Storage* storage);
-  std::vector<X509Ptr> roots_;
-  std::vector<X509Ptr> intermediates_;
+  MachineInfoVerifier(std::unique_ptr<AppleDeviceCa> device_ca, bool require_known_serial,
+                      Storage* storage);
+  std::unique_ptr<AppleDeviceCa> device_ca_;
   bool require_known_serial_;
   Storage* storage_;
 };

@@ -33,6 +33,9 @@ constexpr std::string_view kTokenDomain = "custos enrollment token\n";
 constexpr char kSignerCertFile[] = "/profile-signing.crt";
 constexpr char kSignerKeyFile[] = "/profile-signing.key";
 
+}  // namespace
+
+// Shared with the OTA profile service (ota.cc): declared in profile.h.
 std::string NewUuid(Random* random) {
   std::string b = random->Bytes(16);
   b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);  // RFC 9562 version 4
@@ -55,6 +58,8 @@ Status SetPayloadHeader(plist_t dict, std::string_view type, std::string_view id
   if (!organization.empty()) RETURN_IF_ERROR(DictSetString(dict, "PayloadOrganization", organization));
   return OkStatus();
 }
+
+namespace {
 
 // Apple's X.500 subject form: [ [ ["O", "x"] ], [ ["CN", "y"] ] ] (one RDN per outer element).
 StatusOr<Plist> SubjectArray(const ProfileContent& c) {
@@ -425,6 +430,12 @@ StatusOr<ProfileService::Output> ProfileService::Generate(const Request& request
     out.identity = *request.identity;
   } else {
     ASSIGN_OR_RETURN(out.identity, ParseEnrollIdentity(config_.default_identity));
+  }
+  // Issue 7: for a device that proved itself, the enrollment policy may decide.
+  if (request.device && deps_.identity_policy != nullptr) {
+    ASSIGN_OR_RETURN(std::optional<EnrollIdentity> decided,
+                     deps_.identity_policy->IdentityFor(*request.device, &out.policy_reason));
+    if (decided) out.identity = *decided;
   }
   ProfileContent content = content_;
   ASSIGN_OR_RETURN(content.topic, Topic());

@@ -42,6 +42,7 @@
 #include "base/status.h"
 #include "base/time.h"
 #include "ca/authority.h"
+#include "mdm/plist_util.h"
 #include "storage/storage.h"
 
 namespace custos::scep {
@@ -94,6 +95,19 @@ class FunctionClientIdentifierSource : public ClientIdentifierSource {
 struct EnrollingDevice {
   std::string udid;
   std::string serial;
+  std::string product;     // MachineInfo PRODUCT, e.g. "iPhone15,2" (issue 7 policy)
+  std::string os_version;  // MachineInfo OS_VERSION, e.g. "17.4" ("" when absent)
+};
+
+// The enrollment policy's say on an ABM device's identity (issue 7; src/policy decides,
+// server.cc wires it).
+class EnrollmentIdentityPolicy {
+ public:
+  virtual ~EnrollmentIdentityPolicy() = default;
+  // The identity `device` must get, or nullopt to keep the request's / the configured default.
+  // `reason` receives why, for the log. Errors fail the profile request.
+  virtual StatusOr<std::optional<EnrollIdentity>> IdentityFor(const EnrollingDevice& device,
+                                                              std::string* reason) = 0;
 };
 
 // Verifies the signed MachineInfo body a DEP device POSTs to the enrollment URL (dep/ implements
@@ -144,6 +158,15 @@ struct ProfileContent {
   bool use_development_apns = false;
   std::string root_der;       // custos' root as DER; "" = no root payload
 };
+
+// A random version-4 UUID (RFC 9562) in upper case, as PayloadUUIDs are written.
+std::string NewUuid(Random* random);
+// Sets the keys every payload carries (CommonPayloadKeys.yaml): PayloadType, PayloadVersion 1,
+// PayloadIdentifier, PayloadUUID, PayloadDisplayName and, when not empty, PayloadOrganization.
+// Errors are DictSetString's.
+Status SetPayloadHeader(plist_t dict, std::string_view type, std::string_view identifier,
+                        std::string_view uuid, std::string_view display_name,
+                        std::string_view organization);
 
 // Builds the XML plist of an enrollment profile with `identity` as the identity payload, whose
 // one-time secret is `secret` (the SCEP Challenge or the ACME ClientIdentifier). PayloadUUIDs are
@@ -199,6 +222,9 @@ class ProfileService {
     Random* random = nullptr;        // required
     ChallengeSource* challenges = nullptr;  // required for SCEP profiles
     ClientIdentifierSource* client_identifiers = nullptr;  // null: ACME profiles are unavailable
+    // Issue 7: decides SCEP or attested ACME for devices that proved themselves (MachineInfo);
+    // null = the request's or the configured identity, as before.
+    EnrollmentIdentityPolicy* identity_policy = nullptr;
   };
   struct Request {
     std::optional<EnrollIdentity> identity;  // nullopt = enroll.default_identity
@@ -212,6 +238,7 @@ class ProfileService {
     std::string body;     // DER SignedData, or the XML plist when unsigned
     bool is_signed = false;
     EnrollIdentity identity = EnrollIdentity::kScep;
+    std::string policy_reason;  // why the identity policy chose `identity` ("" = not consulted)
   };
 
   // `public_url` is the base URL devices reach custos at (no trailing slash), e.g. the bound one.

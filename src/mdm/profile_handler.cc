@@ -26,9 +26,10 @@ http::Response ProfileResponse(ProfileService* service, const ProfileService::Re
     spdlog::warn("enroll: no profile for {}: {}", request.remote_address, out.status().ToString());
     return http::ErrorResponse(out.status());
   }
-  spdlog::info("enroll: served a {} profile ({}) to {}{}", EnrollIdentityName(out->identity),
+  spdlog::info("enroll: served a {} profile ({}) to {}{}{}", EnrollIdentityName(out->identity),
                out->is_signed ? "signed" : "unsigned", request.remote_address,
-               req.device ? " for device serial " + req.device->serial : std::string());
+               req.device ? " for device serial " + req.device->serial : std::string(),
+               out->policy_reason.empty() ? std::string() : " (policy: " + out->policy_reason + ")");
   http::Response r = http::Response::Bytes(200, kProfileContentType, std::move(out->body));
   r.headers.Set("Content-Disposition", "attachment; filename=\"enroll.mobileconfig\"");
   r.headers.Set("Cache-Control", "no-store");  // every download carries its own one-time secret

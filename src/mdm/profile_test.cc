@@ -564,7 +564,7 @@ TEST_F(ProfileTest, MachineInfoPost) {
   auto service = MakeService();
   ASSERT_NE(service, nullptr);
   FunctionMachineInfoAuthenticator verifier([](std::string_view body) -> StatusOr<EnrollingDevice> {
-    if (body == "signed-by-C02ABC") return EnrollingDevice{"UDID-1", "C02ABC"};
+    if (body == "signed-by-C02ABC") return EnrollingDevice{"UDID-1", "C02ABC", "", ""};
     if (body.empty()) return InvalidArgumentError("not a signed MachineInfo");
     return PermissionDeniedError("chain does not reach Apple's root");
   });

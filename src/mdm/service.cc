@@ -271,9 +271,39 @@ StatusOr<std::string> Open(std::string_view key, std::string_view aad, std::stri
 
 // ---- Identity ----------------------------------------------------------------------------------
 
-Status MdmService::AuthorizeIdentity(MdmStore& store, const VerifiedDevice& device,
+bool IsHardwareAttestedIdentity(const CertificateRecord& cert) {
+  if (cert.requester != "acme") return false;
+  auto attributes = nlohmann::json::parse(cert.attributes_json, nullptr, /*allow_exceptions=*/false);
+  if (!attributes.is_object()) return false;
+  auto attested = attributes.find("attested");
+  auto bound = attributes.find("hardware_bound");
+  return attributes.value("challenge", "") == "device-attest-01" && attested != attributes.end() &&
+         attested->is_object() && bound != attributes.end() && bound->is_boolean() &&
+         bound->get<bool>();
+}
+
+namespace {
+
+// Sets the device's hardware_attested mark from the certificate it now speaks with (issue 7).
+Status MarkHardwareAttested(Stores& stores, const std::string& device_id,
+                            const std::string& cert_serial_hex) {
+  bool attested = false;
+  auto cert = stores.certs().GetBySerial(cert_serial_hex);
+  if (cert.ok()) {
+    attested = IsHardwareAttestedIdentity(*cert);
+  } else if (cert.status().code() != StatusCode::kNotFound) {
+    return cert.status();
+  }
+  Status st = stores.policy().SetDeviceAttestation({device_id, attested, cert_serial_hex});
+  return st.code() == StatusCode::kNotFound ? OkStatus() : st;  // no device record (yet)
+}
+
+}  // namespace
+
+Status MdmService::AuthorizeIdentity(Stores& stores, const VerifiedDevice& device,
                                      const ResolvedEnrollment& enrollment, bool authenticate,
                                      std::string_view what) {
+  MdmStore& store = stores.mdm();
   const std::string& device_id = enrollment.device_id();
   if (device.cert_sha256.empty()) {
     return PermissionDeniedError(std::string(what) + " from " + device_id +
@@ -296,11 +326,27 @@ Status MdmService::AuthorizeIdentity(MdmStore& store, const VerifiedDevice& devi
     if (renewed.ok() && renewed->device_id == device_id) {
       spdlog::info("MDM {}: certificate {} renews {}; associated without Authenticate", device_id,
                    device.serial_hex, device.renewal_of);
-      return store.AssociateCert(association);
+      RETURN_IF_ERROR(store.AssociateCert(association));
+      // Issue 7: the device's hardware_attested mark follows its newest identity.
+      return MarkHardwareAttested(stores, device_id, device.serial_hex);
     }
     if (!renewed.ok() && renewed.status().code() != StatusCode::kNotFound) {
       return renewed.status();
     }
+  }
+  // Issue 7, identity renewal (mdm/renewal.h): or a certificate issued against the one-time secret
+  // of a renewal profile custos queued for THIS device (by the SCEP transaction or ACME order that
+  // spent it), while the renewed identity is still valid and associated with this device.
+  ASSIGN_OR_RETURN(auto arranged,
+                   stores.renewal().FindRequestForIssuedCert(device_id, device.serial_hex));
+  if (arranged.has_value()) {
+    spdlog::info("MDM {}: certificate {} comes from renewal profile {} of {}; associated without "
+                 "Authenticate", device_id, device.serial_hex, arranged->command_uuid,
+                 arranged->old_serial);
+    RETURN_IF_ERROR(store.AssociateCert(association));
+    RETURN_IF_ERROR(
+        stores.renewal().CompleteRequest(arranged->id, device.serial_hex, association.created_at));
+    return MarkHardwareAttested(stores, device_id, device.serial_hex);
   }
   return PermissionDeniedError(std::string(what) + " for " + device_id + ": certificate " +
                                device.serial_hex + " (" + device.source +
@@ -335,11 +381,19 @@ StatusOr<MdmReply> MdmService::Checkin(const VerifiedDevice& device, std::string
     }
   }
 
+  // Issue 7: the enrollment policy may refuse the identity (recorded by the policy).
+  if (AuthenticatePolicy* policy = authenticate_policy_.load();
+      policy != nullptr && msg.type == MessageType::kAuthenticate) {
+    const auto* m = msg.As<AuthenticateMessage>();
+    RETURN_IF_ERROR(policy->CheckAuthenticate({device_id, m->serial_number, m->product_name,
+                                               m->os_version, device.serial_hex, device.source}));
+  }
+
   MdmReply reply;
   Status st = storage_->Transact([&](Stores& stores) -> Status {
     reply = EmptyReply();
     MdmStore& store = stores.mdm();
-    RETURN_IF_ERROR(AuthorizeIdentity(store, device, enr,
+    RETURN_IF_ERROR(AuthorizeIdentity(stores, device, enr,
                                       msg.type == MessageType::kAuthenticate, type_name));
     StatusOr<MdmEnrollmentRecord> current = store.GetEnrollment(enr.id);
     if (!current.ok() && current.status().code() != StatusCode::kNotFound) return current.status();
@@ -363,6 +417,8 @@ StatusOr<MdmReply> MdmService::Checkin(const VerifiedDevice& device, std::string
         d.created_at = now;
         d.updated_at = now;
         RETURN_IF_ERROR(store.UpsertDevice(d));
+        // Issue 7: hardware_attested from the presented certificate's issuance record.
+        RETURN_IF_ERROR(MarkHardwareAttested(stores, device_id, device.serial_hex));
         RETURN_IF_ERROR(store.ClearQueue(device_id, now).status());
         RETURN_IF_ERROR(store.DisableEnrollment(device_id, /*with_user_channels=*/true, now).status());
         MdmEnrollmentRecord e = exists ? *current : MdmEnrollmentRecord{};
@@ -527,14 +583,16 @@ StatusOr<MdmReply> MdmService::Report(const VerifiedDevice& device, std::string_
     needs_write = false;
     MdmStore& store = stores.mdm();
     if (read_only) {
-      auto a = store.GetCertAssociation(device.cert_sha256);
-      if (!a.ok() || a->device_id != enr.device_id()) {
-        needs_write = true;  // decided (and refused or associated) by phase 2
-        return OkStatus();
-      }
-    } else {
-      RETURN_IF_ERROR(AuthorizeIdentity(store, device, enr, false, "command report " + status_name));
+      // Phase 1 (Idle only): association, last_seen and "anything queued" in one statement.
+      // Anything but "associated with this device, enrollment known, recently seen, queue
+      // empty" is decided (refused, associated, delivered, touched) by phase 2.
+      ASSIGN_OR_RETURN(MdmIdleState state, store.GetIdleState(device.cert_sha256, enr.id, now));
+      const bool stale = !state.last_seen || now - *state.last_seen >= kLastSeenResolution;
+      needs_write = !state.enrollment_found || state.command_pending || stale ||
+                    state.cert_device_id != enr.device_id();
+      return OkStatus();
     }
+    RETURN_IF_ERROR(AuthorizeIdentity(stores, device, enr, false, "command report " + status_name));
     auto current = store.GetEnrollment(enr.id);
     if (!current.ok()) {
       return current.status().code() == StatusCode::kNotFound
@@ -542,10 +600,6 @@ StatusOr<MdmReply> MdmService::Report(const VerifiedDevice& device, std::string_
                  : current.status();
     }
     if (!idle) {
-      if (read_only) {
-        needs_write = true;
-        return OkStatus();
-      }
       auto entry = store.GetQueueEntry(enr.id, result.command_uuid);
       if (!entry.ok() && entry.status().code() != StatusCode::kNotFound) return entry.status();
       if (!entry.ok() || entry->status == kMdmQueued) {
@@ -563,10 +617,6 @@ StatusOr<MdmReply> MdmService::Report(const VerifiedDevice& device, std::string_
     }
     ASSIGN_OR_RETURN(auto next, store.NextCommand(enr.id, now, /*skip_not_now=*/!idle));
     const bool stale = !current->last_seen || now - *current->last_seen >= kLastSeenResolution;
-    if (read_only) {
-      if (next || stale) needs_write = true;
-      return OkStatus();
-    }
     if (next) {
       RETURN_IF_ERROR(store.MarkSent(enr.id, next->command_uuid, now));
       delivered = next->command_uuid;

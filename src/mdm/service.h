@@ -38,7 +38,9 @@
 // associated with the device id; every other message must present a certificate associated with
 // its device id (user channels share their device's identity); a certificate associated with
 // another device is refused; a certificate custos issued as the renewal of one associated with the
-// device is accepted and associated without a new Authenticate. Refusals are PERMISSION_DENIED
+// device is accepted and associated without a new Authenticate, and so is a certificate issued
+// against the one-time secret of a renewal profile queued for that device (issue 7, see
+// mdm/renewal.h and RenewalStore::FindRequestForIssuedCert). Refusals are PERMISSION_DENIED
 // (HTTP 400, never 401), logged with the reason, and store nothing.
 //
 // Events (mdm.* topics, raw payload) go to the EventSink, and pushes to the PushTrigger, only
@@ -154,6 +156,28 @@ struct EnqueueResult {
   bool push_requested = false;
 };
 
+// Enrollment policy at Authenticate (issue 7; src/policy implements it, server.cc wires it).
+struct AuthenticateFacts {
+  std::string udid;
+  std::string serial_number;
+  std::string product_name;  // Authenticate ProductName, e.g. "iPhone15,2"
+  std::string os_version;    // Authenticate OSVersion
+  std::string cert_serial_hex;  // the identity certificate presented
+  std::string source;           // how it was presented ("tls", "mdm-signature", ...)
+};
+
+class AuthenticatePolicy {
+ public:
+  virtual ~AuthenticatePolicy() = default;
+  // Called before an Authenticate is stored. OK lets it through; PERMISSION_DENIED (with the
+  // reason) refuses it, and the policy has recorded the refusal. Other errors fail the request.
+  virtual Status CheckAuthenticate(const AuthenticateFacts& facts) = 0;
+};
+
+// True when `cert` is a hardware-attested identity: issued by custos' ACME server after a valid
+// device-attest-01 (requester "acme", attributes_json with the attested facts and hardware_bound).
+bool IsHardwareAttestedIdentity(const CertificateRecord& cert);
+
 class MdmService {
  public:
   // INVALID_ARGUMENT when the bootstrap token key is not 32 bytes. `storage`, `clock` and
@@ -167,6 +191,10 @@ class MdmService {
   void SetEventSink(EventSink* sink) { sink_.store(sink); }
   void SetPushTrigger(PushTrigger* trigger) { push_.store(trigger); }
   void SetDeclarativeManagement(std::unique_ptr<DeclarativeManagementForwarder> forwarder);
+  // Consulted at every Authenticate (issue 7); null = none. The device's hardware_attested mark
+  // (PolicyStore) is kept either way: set at Authenticate from the presented certificate's
+  // issuance record, and re-evaluated when a renewed certificate is associated.
+  void SetAuthenticatePolicy(AuthenticatePolicy* policy) { authenticate_policy_.store(policy); }
   // Registers (or replaces) the service for `token_service_type`. Thread-safe.
   void RegisterTokenService(std::string token_service_type, std::shared_ptr<TokenService> service);
 
@@ -209,7 +237,7 @@ class MdmService {
 
  private:
   MdmService(MdmServiceOptions options, Storage* storage, Clock* clock, Random* random);
-  Status AuthorizeIdentity(MdmStore& store, const VerifiedDevice& device,
+  Status AuthorizeIdentity(Stores& stores, const VerifiedDevice& device,
                            const ResolvedEnrollment& enrollment, bool authenticate,
                            std::string_view what);
   void Publish(MdmEvent event);
@@ -220,6 +248,7 @@ class MdmService {
   Random* random_;
   std::atomic<EventSink*> sink_{nullptr};
   std::atomic<PushTrigger*> push_{nullptr};
+  std::atomic<AuthenticatePolicy*> authenticate_policy_{nullptr};  // issue 7
   std::mutex mu_;  // guards forwarder_ and token_services_
   std::shared_ptr<DeclarativeManagementForwarder> forwarder_;
   std::map<std::string, std::shared_ptr<TokenService>, std::less<>> token_services_;

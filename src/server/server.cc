@@ -17,6 +17,11 @@
 #include "api/mdm_api.h"
 #include "api/openapi.h"
 #include "api/push_api.h"
+#include "api/policy_api.h"  // enrollment policy (issue 7)
+#include "policy/enforcement.h"
+#include "policy/policy.h"
+#include "api/posture_api.h"  // device posture (issue 5)
+#include "posture/posture.h"
 #include "push/service.h"
 #include "webhook/webhook.h"
 #include "ca/authority.h"
@@ -28,6 +33,9 @@
 #include "mdm/profile.h"
 #include "mdm/service.h"
 #include "mdm/profile_handler.h"
+#include "mdm/renewal.h"          // identity renewal (issue 7)
+#include "api/renewal_api.h"      // identity renewal (issue 7)
+#include "mdm/ota_handler.h"  // OTA enrollment (issue 7)
 #include "scep/http_handler.h"
 #include "scep/service.h"
 #include "storage/storage.h"
@@ -46,6 +54,9 @@ struct Server::Parts {
   std::unique_ptr<mdm::ProfileService> profiles;
   std::unique_ptr<dep::MachineInfoVerifier> machine_info;  // POST /mdm/enroll (ABM enrollment)
   std::unique_ptr<mdm::FunctionMachineInfoAuthenticator> machine_info_auth;
+  // OTA enrollment through the profile service (issue 7): GET/POST /mdm/ota.
+  std::unique_ptr<dep::AppleDeviceCa> apple_device_ca;
+  std::unique_ptr<mdm::OtaService> ota;
   // APNs push (push certificates in storage) and the webhook sender (null without [webhook] url),
   // declared before the MDM service and the DEP syncers that use them, so they outlive both.
   std::unique_ptr<push::PushService> push;
@@ -57,13 +68,31 @@ struct Server::Parts {
   std::unique_ptr<mdm::DeviceAuthenticator> device_auth;
   std::unique_ptr<mdm::MdmService> mdm;
   std::unique_ptr<mdm::MdmHttpHandler> mdm_http;
+  // Device posture (issue 5): DeviceInformation attestation, verified with the same trust anchors
+  // as ACME; joins `events`; its worker stops before the MDM service it uses is destroyed.
+  std::unique_ptr<attest::AttestationVerifier> posture_verifier;
+  std::unique_ptr<posture::PostureService> posture;
   // ACME (issue 5): the ACME server under /acme/ and the ClientIdentifiers of ACME profiles.
   std::unique_ptr<acme::AcmeService> acme;
   std::unique_ptr<mdm::FunctionClientIdentifierSource> acme_client_identifiers;
+  // Enrollment policy (issue 7): the require_hardware_attestation setting, refusals (stored,
+  // logged, published on `events`), the Authenticate gate of the MDM service, and the identity
+  // choice of ABM enrollment profiles.
+  std::unique_ptr<policy::EnrollmentPolicy> enrollment_policy;
+  std::unique_ptr<policy::RefusalRecorder> refusals;
+  std::unique_ptr<policy::AuthenticateGate> authenticate_gate;
+  std::unique_ptr<mdm::EnrollmentIdentityPolicy> profile_identity_policy;
   // Apple Business Manager (issue 6): DEP names, and one syncer thread per name with tokens
   // (declared last: the syncers stop before anything they use is destroyed).
   std::unique_ptr<dep::DepService> dep;
   std::unique_ptr<dep::SyncManager> dep_sync;
+  // Identity renewal (issue 7, mdm/renewal.h): renewal profiles (their SCEP challenges live as
+  // long as a renewal attempt) and the job, declared after everything it uses so that its thread
+  // stops first.
+  std::unique_ptr<mdm::RenewalChallengeSource> renewal_challenges;
+  std::unique_ptr<mdm::ProfileService> renewal_profile_service;
+  std::unique_ptr<mdm::RenewalProfileSource> renewal_profiles;
+  std::unique_ptr<mdm::RenewalJob> renewal;
 };
 
 namespace {
@@ -89,6 +118,42 @@ std::string WithBoundPort(const std::string& url, const http::HttpServer::Ports&
   if (port == 0) return url;
   return url.substr(0, host_start) + authority.substr(0, colon + 1) + std::to_string(port) +
          (path_start == std::string::npos ? "" : url.substr(path_start));
+}
+
+// The enrollment policy's choice for ABM enrollment profiles (issue 7).
+class PolicyProfileIdentity : public mdm::EnrollmentIdentityPolicy {
+ public:
+  explicit PolicyProfileIdentity(policy::EnrollmentPolicy* policy) : policy_(policy) {}
+  StatusOr<std::optional<mdm::EnrollIdentity>> IdentityFor(const mdm::EnrollingDevice& device,
+                                                           std::string* reason) override {
+    policy::Eligibility why;
+    ASSIGN_OR_RETURN(std::optional<policy::IdentityKind> kind,
+                     policy::ChooseAbmIdentity(*policy_, {device.serial, device.product,
+                                                          device.os_version},
+                                               &why));
+    if (!kind) return std::optional<mdm::EnrollIdentity>();
+    if (reason != nullptr) *reason = why.reason;
+    return std::optional<mdm::EnrollIdentity>(*kind == policy::IdentityKind::kAttestedAcme
+                                                  ? mdm::EnrollIdentity::kAcme
+                                                  : mdm::EnrollIdentity::kScep);
+  }
+
+ private:
+  policy::EnrollmentPolicy* policy_;
+};
+
+// A refused device-attest-01 as the policy records it (issue 7). The serial is the one the
+// profile's ClientIdentifier was made for; what the attestation claimed goes to the detail.
+policy::Refusal AcmeRefusal(const acme::DeviceAttestRefusal& r) {
+  policy::Refusal out;
+  out.serial = r.bound_to.empty() ? r.serial : r.bound_to;
+  if (r.bound_to.empty() || r.serial == r.bound_to || r.udid == r.bound_to) out.udid = r.udid;
+  out.stage = "acme";
+  out.reason = "attested ACME enrollment refused at " + r.stage + ": " + r.detail;
+  out.detail = {{"acme_stage", r.stage},     {"order", r.order_id},
+                {"problem_type", r.problem_type}, {"bound_to", r.bound_to},
+                {"attested_serial", r.serial},    {"attested_udid", r.udid}};
+  return out;
 }
 
 // Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and so in every thread it starts
@@ -127,6 +192,7 @@ StatusOr<std::string> CaFingerprint(Storage& storage) {
 Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Server::~Server() {
   if (parts_ && parts_->http) parts_->http->Stop();
+  if (parts_ && parts_->posture) parts_->posture->Stop();  // device posture (issue 5)
 }
 
 StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
@@ -253,6 +319,49 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
     api::AddPushApiRoutes(*parts->router, parts->push.get(), config.api.key);
   }
 
+  // Device posture (issue 5): POST /v1/devices/{id}/attest, GET /v1/devices/{id}/posture; the
+  // posture service hears results and Authenticate on the event stream and runs the [posture]
+  // policy job. Trust anchors: Apple's root plus [acme] extra_attestation_roots (tests).
+  if (parts->mdm) {
+    attest::AttestationVerifier::Options verifier_options;
+    verifier_options.clock = clock;
+    auto roots = acme::ReadPemFiles(config.acme.extra_attestation_roots);
+    if (!roots.ok()) return roots.status().WithContext("posture");
+    verifier_options.extra_roots_pem = *std::move(roots);
+    auto verifier = attest::AttestationVerifier::Create(verifier_options);
+    if (!verifier.ok()) return verifier.status().WithContext("posture");
+    parts->posture_verifier = *std::move(verifier);
+    auto posture_service = posture::PostureService::Create(
+        posture::PostureOptions::FromConfig(config.posture), parts->storage.get(),
+        parts->mdm.get(), parts->posture_verifier.get(), clock, random);
+    if (!posture_service.ok()) return posture_service.status().WithContext("posture");
+    parts->posture = *std::move(posture_service);
+    parts->events.Add(parts->posture.get());
+    api::AddPostureApiRoutes(*parts->router, parts->posture.get(), config.api.key);
+    parts->posture->Start();
+  }
+
+  // Enrollment policy (issue 7): GET/PUT /v1/policy, GET /v1/enrollment-refusals; refusals from
+  // ACME device-attest-01 and from Authenticate are stored, logged and published (enroll.Refused).
+  {
+    auto enrollment_policy = policy::EnrollmentPolicy::Create(config, parts->storage.get(), clock);
+    if (!enrollment_policy.ok()) return enrollment_policy.status().WithContext("policy");
+    parts->enrollment_policy = *std::move(enrollment_policy);
+    parts->refusals = std::make_unique<policy::RefusalRecorder>(parts->storage.get(), clock, random,
+                                                                &parts->events);
+    parts->authenticate_gate = std::make_unique<policy::AuthenticateGate>(
+        parts->enrollment_policy.get(), parts->storage.get(), parts->refusals.get());
+    if (parts->mdm) parts->mdm->SetAuthenticatePolicy(parts->authenticate_gate.get());
+    parts->acme->SetRefusalListener([recorder = parts->refusals.get()](
+                                        const acme::DeviceAttestRefusal& r) {
+      (void)recorder->Record(AcmeRefusal(r));  // logged by the recorder either way
+    });
+    parts->profile_identity_policy =
+        std::make_unique<PolicyProfileIdentity>(parts->enrollment_policy.get());
+    api::AddPolicyApiRoutes(*parts->router, parts->enrollment_policy.get(), parts->refusals.get(),
+                            config.api.key);
+  }
+
   // Enrollment profile (issue 4, issue 5): GET /mdm/enroll with a one-time SCEP challenge or ACME
   // ClientIdentifier per download; POST /mdm/enroll for ABM devices with a signed MachineInfo
   // (issue 6), verified to Apple's root (or [dep] device_ca_file).
@@ -264,6 +373,7 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
   enroll_deps.random = random;
   enroll_deps.challenges = parts->enroll_challenges.get();
   enroll_deps.client_identifiers = parts->acme_client_identifiers.get();  // ACME (issue 5)
+  enroll_deps.identity_policy = parts->profile_identity_policy.get();     // issue 7
   auto profiles = mdm::ProfileService::Create(parts->config, parts->config.server.url, enroll_deps);
   if (!profiles.ok()) return profiles.status();
   parts->profiles = *std::move(profiles);
@@ -273,9 +383,32 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
   parts->machine_info_auth = std::make_unique<mdm::FunctionMachineInfoAuthenticator>(
       [verifier = parts->machine_info.get()](std::string_view body) -> StatusOr<mdm::EnrollingDevice> {
         ASSIGN_OR_RETURN(dep::MachineInfo info, verifier->Verify(body));
-        return mdm::EnrollingDevice{info.udid, info.serial};
+        return mdm::EnrollingDevice{info.udid, info.serial, info.product, info.os_version};
       });
   mdm::RegisterProfileRoutes(*parts->router, parts->profiles.get(), parts->machine_info_auth.get());
+
+  // OTA enrollment (issue 7): GET /mdm/ota (phase 1, access as GET /mdm/enroll), POST /mdm/ota
+  // (phase 2 signed by the Apple device certificate, verified like MachineInfo; phase 3 signed by
+  // the identity phase 2 handed out).
+  {
+    auto apple = dep::AppleDeviceCa::Create(config.dep);
+    if (!apple.ok()) return apple.status().WithContext("dep");
+    parts->apple_device_ca = *std::move(apple);
+    mdm::OtaService::Deps ota_deps;
+    ota_deps.profiles = parts->profiles.get();
+    ota_deps.scep = parts->scep.get();
+    ota_deps.ca = parts->authority.get();
+    ota_deps.apple = parts->apple_device_ca.get();
+    ota_deps.storage = parts->storage.get();
+    ota_deps.clock = clock;
+    ota_deps.random = random;
+    mdm::OtaService::Options ota_options;
+    ota_options.public_url = parts->config.server.url;
+    auto ota = mdm::OtaService::Create(ota_options, ota_deps);
+    if (!ota.ok()) return ota.status().WithContext("ota");
+    parts->ota = *std::move(ota);
+    mdm::RegisterOtaRoutes(*parts->router, parts->ota.get());
+  }
 
   // Apple Business Manager / DEP (issue 6): admin API under /v1/dep (token PKI with staging,
   // tokens, MAID JWT, sync, devices, ABM proxy), GetToken com.apple.maid on the MDM service, and
@@ -295,6 +428,34 @@ StatusOr<std::unique_ptr<Server>> Server::Create(const Config& config) {
     parts->dep_sync = std::make_unique<dep::SyncManager>(parts->dep.get(), parts->webhook.get(),
                                                          config.dep.sync_interval);
     parts->dep_sync->Start();
+  }
+  // Identity renewal (issue 7, mdm/renewal.h): identities of enrolled devices expiring within
+  // [renewal] window get an InstallProfile with a fresh enrollment profile (attested ACME when the
+  // enrollment policy says so, else SCEP); GET /v1/renewals, POST /v1/renewals/run.
+  if (parts->mdm) {
+    const mdm::RenewalOptions renewal_options = mdm::RenewalOptions::FromConfig(config.renewal);
+    parts->renewal_challenges =
+        std::make_unique<mdm::RenewalChallengeSource>(parts->scep.get(), renewal_options.retry_after);
+    mdm::ProfileService::Deps renewal_deps;
+    renewal_deps.ca = parts->authority.get();
+    renewal_deps.storage = parts->storage.get();
+    renewal_deps.clock = clock;
+    renewal_deps.random = random;
+    renewal_deps.challenges = parts->renewal_challenges.get();
+    renewal_deps.client_identifiers = parts->acme_client_identifiers.get();
+    auto renewal_profiles =
+        mdm::ProfileService::Create(parts->config, parts->config.server.url, renewal_deps);
+    if (!renewal_profiles.ok()) return renewal_profiles.status().WithContext("renewal");
+    parts->renewal_profile_service = *std::move(renewal_profiles);
+    parts->renewal_profiles =
+        mdm::NewProfileServiceRenewalSource(parts->renewal_profile_service.get());
+    auto renewal = mdm::RenewalJob::Create(
+        renewal_options, {parts->storage.get(), clock, random, parts->mdm.get(),
+                          parts->renewal_profiles.get(), parts->enrollment_policy.get()});
+    if (!renewal.ok()) return renewal.status().WithContext("renewal");
+    parts->renewal = *std::move(renewal);
+    api::AddRenewalApiRoutes(*parts->router, parts->renewal.get(), config.api.key);
+    parts->renewal->Start();
   }
   // GET /v1/openapi.json: describes every /v1 route registered above.
   api::AddOpenApiRoute(*parts->router, config.api.key);
@@ -352,6 +513,7 @@ Status Server::Run() {
     }
   }
   parts_->http->Stop();
+  if (parts_->posture) parts_->posture->Stop();  // device posture (issue 5)
   return OkStatus();
 }
 

@@ -67,6 +67,8 @@ struct MdmEnrollmentRecord {
   Time updated_at;
   // Read-only, joined from the device record (GetEnrollment, ListEnrollments).
   std::string serial_number;
+  // The device's identity is hardware-attested (issue 7; PolicyStore::SetDeviceAttestation).
+  bool hardware_attested = false;
 };
 
 // Filters of ListEnrollments; results are ordered by id (text order), page with after_id.
@@ -140,6 +142,15 @@ struct MdmNextCommand {
   std::string request_type;
   std::string payload;  // plist bytes
   std::string status;   // queued | sent | NotNow
+};
+
+// What an Idle poll needs to know, read in one indexed lookup (MdmStore::GetIdleState), so a poll
+// of a recently seen device with nothing queued costs one statement.
+struct MdmIdleState {
+  bool enrollment_found = false;              // the enrollment exists
+  std::optional<std::string> cert_device_id;  // device the certificate is associated with, if any
+  std::optional<Time> last_seen;              // the enrollment's last_seen
+  bool command_pending = false;  // an active, unexpired entry is queued (NotNow ones included)
 };
 
 // Filters of ListQueue; entries are ordered by seq (enqueue order); page with after_seq.
@@ -219,6 +230,11 @@ class MdmStore {
   // then enqueue order; NotNow entries are left out when `skip_not_now`. nullopt when none.
   virtual StatusOr<std::optional<MdmNextCommand>> NextCommand(std::string_view enrollment_id,
                                                               Time now, bool skip_not_now) = 0;
+  // GetCertAssociation(cert_sha256), GetEnrollment(enrollment_id) and whether
+  // NextCommand(enrollment_id, now, false) has a command, in one statement. Never NOT_FOUND: an
+  // unknown enrollment or certificate shows in the fields.
+  virtual StatusOr<MdmIdleState> GetIdleState(std::string_view cert_sha256,
+                                              std::string_view enrollment_id, Time now) = 0;
   // Records a delivery: status "sent", sent_at = now. NOT_FOUND when not active in the queue.
   virtual Status MarkSent(std::string_view enrollment_id, std::string_view command_uuid,
                           Time now) = 0;

@@ -511,6 +511,65 @@ TEST_P(MdmStoreTest, ExpiredCommandsAreNotDelivered) {
   EXPECT_FALSE(e.active);
 }
 
+// GetIdleState agrees with GetCertAssociation, GetEnrollment and NextCommand (Idle's read path).
+TEST_P(MdmStoreTest, IdleStateInOneLookup) {
+  auto idle = [&](const std::string& cert, const std::string& id, Time now) {
+    MdmIdleState state;
+    Status s = storage_->Transact(
+        [&](Stores& st) -> Status {
+          ASSIGN_OR_RETURN(state, st.mdm().GetIdleState(cert, id, now));
+          return OkStatus();
+        },
+        TxMode::kReadOnly);
+    EXPECT_TRUE(s.ok()) << s;
+    return state;
+  };
+  // Nothing known.
+  MdmIdleState none = idle("c0ffee", "I1", At(1));
+  EXPECT_FALSE(none.enrollment_found);
+  EXPECT_FALSE(none.cert_device_id.has_value());
+  EXPECT_FALSE(none.last_seen.has_value());
+  EXPECT_FALSE(none.command_pending);
+
+  AddEnrollments({"I1", "I2"});
+  ASSERT_TRUE(Tx([&](MdmStore& m) {
+                return m.AssociateCert({"c0ffee", "0c", "I1", At(0)});
+              }).ok());
+  MdmIdleState fresh = idle("c0ffee", "I1", At(1));
+  EXPECT_TRUE(fresh.enrollment_found);
+  EXPECT_EQ(fresh.cert_device_id, std::optional<std::string>("I1"));
+  EXPECT_FALSE(fresh.last_seen.has_value());
+  EXPECT_FALSE(fresh.command_pending);
+  // Another device's certificate shows as such; the enrollment's own facts are unaffected.
+  EXPECT_EQ(idle("c0ffee", "I2", At(1)).cert_device_id, std::optional<std::string>("I1"));
+  EXPECT_FALSE(idle("beef", "I2", At(1)).cert_device_id.has_value());
+
+  ASSERT_TRUE(Tx([&](MdmStore& m) { return m.TouchEnrollment("I1", At(30)); }).ok());
+  MdmIdleState seen = idle("c0ffee", "I1", At(31));
+  ASSERT_TRUE(seen.last_seen.has_value());
+  EXPECT_EQ(*seen.last_seen, At(30));
+
+  // Pending: queued, NotNow'd (Idle offers it again), until retired or expired.
+  AddCommand("soon-expired", 0, At(100));
+  Enqueue("soon-expired", {"I1"});
+  EXPECT_TRUE(idle("c0ffee", "I1", At(99)).command_pending);
+  EXPECT_FALSE(idle("c0ffee", "I1", At(100)).command_pending);
+  EXPECT_FALSE(idle("c0ffee", "I2", At(99)).command_pending);
+  AddCommand("later");
+  Enqueue("later", {"I2"});
+  ASSERT_TRUE(Tx([&](MdmStore& m) { return m.MarkSent("I2", "later", At(2)); }).ok());
+  ASSERT_TRUE(Tx([&](MdmStore& m) {
+                return m.RecordResult("I2", "later", "NotNow", "<n/>", "", At(3));
+              }).ok());
+  EXPECT_TRUE(idle("x", "I2", At(4)).command_pending);
+  EXPECT_EQ(Next("I2", At(4)), "later");
+  ASSERT_TRUE(Tx([&](MdmStore& m) {
+                return m.RecordResult("I2", "later", "Acknowledged", "<a/>", "", At(5));
+              }).ok());
+  EXPECT_FALSE(idle("x", "I2", At(6)).command_pending);
+  EXPECT_EQ(Next("I2", At(6)), "");
+}
+
 TEST_P(MdmStoreTest, EnqueueAcrossBatches) {
   std::vector<std::string> ids;
   for (int i = 0; i < 2500; ++i) ids.push_back("B-" + std::to_string(i));

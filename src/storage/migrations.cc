@@ -308,16 +308,111 @@ CREATE TABLE dep_devices (
 CREATE INDEX dep_devices_serial_number ON dep_devices (serial_number);
 )sql"},
     {7, "policy", R"sql(
-CREATE TABLE policy_schema_placeholder (id {{AUTOID}});
+-- Enrollment policy (issue 7): settings shared by every custos process (a missing row means
+-- "the configuration's default").
+CREATE TABLE policy_settings (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+
+-- Refused enrollment attempts, for the administrator.
+CREATE TABLE enrollment_refusals (
+  id {{AUTOID}},
+  serial TEXT NOT NULL,
+  udid TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  detail_json TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX enrollment_refusals_serial ON enrollment_refusals (serial);
+
+-- Whether the device's MDM identity is hardware-attested (device-attest-01), and the certificate
+-- that was judged.
+ALTER TABLE mdm_devices ADD COLUMN hardware_attested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mdm_devices ADD COLUMN attested_cert_serial TEXT NOT NULL DEFAULT '';
 )sql"},
     {8, "posture", R"sql(
-CREATE TABLE posture_schema_placeholder (id {{AUTOID}});
+CREATE TABLE posture_requests (
+  seq {{AUTOID}},
+  command_uuid TEXT NOT NULL UNIQUE,
+  device_id TEXT NOT NULL,
+  nonce {{BLOB}} NOT NULL,
+  trigger_name TEXT NOT NULL,
+  forced INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL,
+  requested_at BIGINT NOT NULL,
+  completed_at BIGINT
+);
+CREATE INDEX posture_requests_device_id ON posture_requests (device_id, requested_at);
+CREATE INDEX posture_requests_status ON posture_requests (status, requested_at);
+
+CREATE TABLE posture_results (
+  id {{AUTOID}},
+  device_id TEXT NOT NULL,
+  command_uuid TEXT NOT NULL,
+  received_at BIGINT NOT NULL,
+  verdict TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  findings_json TEXT NOT NULL,
+  properties_json TEXT NOT NULL,
+  freshness_hex TEXT NOT NULL,
+  attested_at BIGINT,
+  reported_os_version TEXT NOT NULL
+);
+CREATE INDEX posture_results_device_id ON posture_results (device_id, id);
+
+CREATE TABLE posture_devices (
+  device_id TEXT PRIMARY KEY,
+  os_version TEXT NOT NULL,
+  os_version_at BIGINT,
+  next_due_at BIGINT,
+  due_reason TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX posture_devices_next_due_at ON posture_devices (next_due_at);
 )sql"},
     {9, "renewal", R"sql(
-CREATE TABLE renewal_schema_placeholder (id {{AUTOID}});
+-- Identity renewal over MDM (issue 7; storage/renewal_store.h): one row per InstallProfile sent
+-- to renew an identity. Only the SHA-256 of the profile's one-time secret is kept.
+CREATE TABLE renewal_requests (
+  id {{AUTOID}},
+  old_serial TEXT NOT NULL,
+  enrollment_id TEXT NOT NULL,
+  command_uuid TEXT NOT NULL,
+  identity_kind TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL,
+  status TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  new_serial TEXT NOT NULL,
+  old_not_after BIGINT NOT NULL,
+  requested_at BIGINT NOT NULL,
+  completed_at BIGINT
+);
+CREATE INDEX renewal_requests_old_serial ON renewal_requests (old_serial, requested_at);
+CREATE INDEX renewal_requests_enrollment_id ON renewal_requests (enrollment_id, status);
 )sql"},
     {10, "ota", R"sql(
-CREATE TABLE ota_schema_placeholder (id {{AUTOID}});
+CREATE TABLE ota_sessions (
+  id {{AUTOID}},
+  challenge_sha256 TEXT NOT NULL UNIQUE,
+  state TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  udid TEXT NOT NULL,
+  serial TEXT NOT NULL,
+  product TEXT NOT NULL,
+  os_version TEXT NOT NULL,
+  imei TEXT NOT NULL,
+  meid TEXT NOT NULL,
+  device_cert_subject TEXT NOT NULL,
+  phase2_at BIGINT,
+  identity_serial TEXT NOT NULL,
+  phase3_at BIGINT
+);
+CREATE INDEX ota_sessions_expires_at ON ota_sessions (expires_at);
 )sql"},
 };
 

@@ -111,7 +111,7 @@ constexpr std::string_view kEnrollmentColumns =
     "e.id, e.type, e.parent_id, e.device_id, e.user_id, e.user_short_name, e.user_long_name, "
     "e.enrollment_user_id, e.topic, e.push_token_hex, e.push_magic, e.unlock_token, e.enabled, "
     "e.token_unregistered, e.token_update_tally, e.last_seen, e.created_at, e.updated_at, "
-    "d.serial_number";
+    "d.serial_number, COALESCE(d.hardware_attested, 0)";  // hardware_attested: migration 7 (policy)
 constexpr std::string_view kEnrollmentFrom =
     " FROM mdm_enrollments e LEFT JOIN mdm_devices d ON d.id = e.device_id";
 
@@ -136,6 +136,7 @@ StatusOr<MdmEnrollmentRecord> ParseEnrollment(const Row& row) {
   ASSIGN_OR_RETURN(e.created_at, row.GetTime(16));
   ASSIGN_OR_RETURN(e.updated_at, row.GetTime(17));
   ASSIGN_OR_RETURN(e.serial_number, GetOptText(row, 18));
+  ASSIGN_OR_RETURN(e.hardware_attested, row.GetBool(19));
   return e;
 }
 
@@ -486,6 +487,29 @@ class SqlMdmStore : public MdmStore {
     ASSIGN_OR_RETURN(next.payload, row.GetBytes(2));
     ASSIGN_OR_RETURN(next.status, row.GetText(3));
     return std::optional<MdmNextCommand>(std::move(next));
+  }
+
+  StatusOr<MdmIdleState> GetIdleState(std::string_view cert_sha256, std::string_view enrollment_id,
+                                      Time now) override {
+    // Three primary-key / partial-index probes in one statement: one round trip on PostgreSQL.
+    ASSIGN_OR_RETURN(
+        auto r, tx_.Exec("SELECT (SELECT device_id FROM mdm_cert_associations WHERE cert_sha256 = $1), "
+                         "(SELECT last_seen FROM mdm_enrollments WHERE id = $2), "
+                         "EXISTS (SELECT 1 FROM mdm_enrollments WHERE id = $2), "
+                         "EXISTS (SELECT 1 FROM mdm_queue WHERE enrollment_id = $2 AND active = 1 "
+                         "AND (expires_at IS NULL OR expires_at > $3))",
+                         {sql::Text(cert_sha256), sql::Text(enrollment_id), sql::UnixTime(now)}));
+    if (r.rows.size() != 1) return InternalError("idle state: expected one row");
+    const Row& row = r.rows[0];
+    MdmIdleState state;
+    if (!row.IsNull(0)) {
+      ASSIGN_OR_RETURN(std::string device_id, row.GetText(0));
+      state.cert_device_id = std::move(device_id);
+    }
+    ASSIGN_OR_RETURN(state.last_seen, GetOptTime(row, 1));
+    ASSIGN_OR_RETURN(state.enrollment_found, row.GetBool(2));
+    ASSIGN_OR_RETURN(state.command_pending, row.GetBool(3));
+    return state;
   }
 
   Status MarkSent(std::string_view enrollment_id, std::string_view command_uuid,

@@ -15,6 +15,10 @@ std::unique_ptr<MdmStore> NewSqlMdmStore(sql::Transaction& tx);
 std::unique_ptr<PushStore> NewSqlPushStore(sql::Transaction& tx);
 std::unique_ptr<AcmeStore> NewSqlAcmeStore(sql::Transaction& tx);
 std::unique_ptr<DepStore> NewSqlDepStore(sql::Transaction& tx);
+std::unique_ptr<PolicyStore> NewSqlPolicyStore(sql::Transaction& tx);
+std::unique_ptr<OtaStore> NewSqlOtaStore(sql::Transaction& tx);
+std::unique_ptr<PostureStore> NewSqlPostureStore(sql::Transaction& tx);
+std::unique_ptr<RenewalStore> NewSqlRenewalStore(sql::Transaction& tx);
 
 }  // namespace custos
 

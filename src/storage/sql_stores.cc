@@ -214,7 +214,7 @@ class SqlCertStore : public CertStore {
         auto r,
         tx_.Exec("INSERT INTO certificates (" + std::string(kCertColumns) +
                      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-                     "$16, $17) ON CONFLICT DO NOTHING RETURNING id",
+                     "$16, $17) ON CONFLICT DO NOTHING",
                  {sql::Text(c.serial_hex), sql::Text(c.subject), sql::Text(c.sans_json),
                   sql::Text(c.spki_sha256), sql::Text(c.cert_sha256), sql::UnixTime(c.not_before),
                   sql::UnixTime(c.not_after), sql::Int(c.issuer_id), sql::Text(c.requester),
@@ -222,7 +222,9 @@ class SqlCertStore : public CertStore {
                   c.revoked_at ? sql::UnixTime(*c.revoked_at) : sql::Null(),
                   sql::Int(c.revocation_reason), sql::Text(c.renewal_of),
                   sql::Text(c.attributes_json), sql::Bytes(c.der), sql::UnixTime(c.created_at)}));
-    if (r.rows.empty()) {
+    // The hot insert of issuance: no RETURNING (on SQLite it costs an ephemeral result table per
+    // row); the affected-row count tells a conflict apart on both drivers.
+    if (r.affected == 0) {
       return AlreadyExistsError("a certificate with serial " + c.serial_hex +
                                 " or the same SHA-256 is already recorded");
     }
@@ -440,6 +442,10 @@ class SqlStores : public Stores {
   PushStore& push() override { return Lazy(push_, NewSqlPushStore); }
   AcmeStore& acme() override { return Lazy(acme_, NewSqlAcmeStore); }
   DepStore& dep() override { return Lazy(dep_, NewSqlDepStore); }
+  PolicyStore& policy() override { return Lazy(policy_, NewSqlPolicyStore); }
+  OtaStore& ota() override { return Lazy(ota_, NewSqlOtaStore); }
+  PostureStore& posture() override { return Lazy(posture_, NewSqlPostureStore); }
+  RenewalStore& renewal() override { return Lazy(renewal_, NewSqlRenewalStore); }
 
  private:
   template <typename T>
@@ -456,6 +462,10 @@ class SqlStores : public Stores {
   std::unique_ptr<PushStore> push_;
   std::unique_ptr<AcmeStore> acme_;
   std::unique_ptr<DepStore> dep_;
+  std::unique_ptr<PolicyStore> policy_;
+  std::unique_ptr<OtaStore> ota_;
+  std::unique_ptr<PostureStore> posture_;
+  std::unique_ptr<RenewalStore> renewal_;
 };
 
 class SqlStorage : public Storage {

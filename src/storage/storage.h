@@ -27,7 +27,11 @@
 #include "storage/acme_store.h"
 #include "storage/dep_store.h"
 #include "storage/mdm_store.h"
+#include "storage/policy_store.h"
+#include "storage/ota_store.h"
+#include "storage/posture_store.h"
 #include "storage/push_store.h"
+#include "storage/renewal_store.h"
 
 namespace custos {
 
@@ -191,6 +195,10 @@ class Stores {
   virtual PushStore& push() = 0;  // storage/push_store.h
   virtual AcmeStore& acme() = 0;  // storage/acme_store.h
   virtual DepStore& dep() = 0;    // storage/dep_store.h
+  virtual PolicyStore& policy() = 0;  // storage/policy_store.h
+  virtual OtaStore& ota() = 0;    // storage/ota_store.h
+  virtual PostureStore& posture() = 0;  // storage/posture_store.h
+  virtual RenewalStore& renewal() = 0;  // storage/renewal_store.h
 };
 
 enum class TxMode { kReadWrite, kReadOnly };

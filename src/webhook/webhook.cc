@@ -75,6 +75,11 @@ std::string EncodeEventJson(const mdm::MdmEvent& event) {
     nlohmann::json payload =
         nlohmann::json::parse(event.json_payload, nullptr, /*allow_exceptions=*/false);
     j["dep_event"] = payload.is_discarded() ? nlohmann::json(event.json_payload) : payload;
+  } else if (event.topic.rfind("enroll.", 0) == 0) {
+    // Issue 7: enrollment policy events (enroll.Refused) carry their JSON as enroll_event.
+    nlohmann::json payload =
+        nlohmann::json::parse(event.json_payload, nullptr, /*allow_exceptions=*/false);
+    j["enroll_event"] = payload.is_discarded() ? nlohmann::json(event.json_payload) : payload;
   } else {
     nlohmann::json checkin = nlohmann::json::object();
     add_ids(checkin);

@@ -210,7 +210,10 @@ StatusOr<EnrollmentProfile> ParseEnrollmentProfile(std::string_view body) {
       have_mdm = true;
     }
   }
-  if (!have_scep) return InvalidArgumentError("profile has no SCEP payload");
+  if (!have_scep) {
+    ASSIGN_OR_RETURN(bool have_acme, ReadAcmePayload(p.plist, &p));
+    if (!have_acme) return InvalidArgumentError("profile has no SCEP or ACME payload");
+  }
   if (!have_mdm) return InvalidArgumentError("profile has no MDM payload");
   return p;
 }
@@ -352,8 +355,8 @@ std::string Device::AuthenticateBody() const {
       .Str("SerialNumber", options_.serial)
       .Str("Model", "iPhone14,2")
       .Str("ModelName", "iPhone")
-      .Str("ProductName", "iPhone14,2")
-      .Str("OSVersion", "17.4")
+      .Str("ProductName", options_.product)
+      .Str("OSVersion", options_.os_version)
       .Str("BuildVersion", "21E219")
       .Str("DeviceName", "custos devicesim " + options_.udid.substr(0, 8))
       .Xml();

@@ -16,6 +16,7 @@
 #ifndef CUSTOS_TESTS_DEVICESIM_DEVICE_SIM_H_
 #define CUSTOS_TESTS_DEVICESIM_DEVICE_SIM_H_
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "attest/testdata/fake_attestation.h"
 #include "base/openssl_util.h"
 #include "base/status.h"
 
@@ -71,11 +73,59 @@ struct EnrollmentProfile {
   std::string checkin_url;  // ServerURL when the profile has none
   std::string topic;
   bool sign_message = false;
+  // The identity payload: "scep", or "acme" (com.apple.security.acme, device_sim_acme.cc).
+  std::string identity = "scep";
+  std::string acme_directory_url;
+  std::string acme_client_identifier;
+  std::string acme_key_type;  // "ECSECPrimeRandom"
+  int acme_key_size = 0;      // 384
+  bool acme_hardware_bound = false;
+  bool acme_attest = false;
 };
 
 // Parses a downloaded .mobileconfig (CMS SignedData or plain plist). INVALID_ARGUMENT when it is
-// neither or lacks the SCEP or MDM payload.
+// neither or lacks an identity payload (SCEP or ACME) or the MDM payload.
 StatusOr<EnrollmentProfile> ParseEnrollmentProfile(std::string_view body);
+// Reads the com.apple.security.acme payload of a profile plist into `profile` (identity "acme");
+// false when there is none. INVALID_ARGUMENT for a malformed plist or ACME payload.
+// (device_sim_acme.cc)
+StatusOr<bool> ReadAcmePayload(std::string_view plist, EnrollmentProfile* profile);
+
+// How the simulated device breaks its device-attest-01 attestation (device_sim_acme.cc), so tests
+// can check that custos refuses each case:
+//   kNone           a correct attestation;
+//   kNoAttestation  the challenge answer carries no attestation chain (attStmt without x5c);
+//   kWrongRoot      the chain is made by an attestation CA custos does not trust;
+//   kWrongNonce     the freshness code is not SHA-256 of the challenge token;
+//   kWrongSerial    the attested serial number and UDID are another device's;
+//   kOtherKey       the attestation is over another key than the one in the CSR.
+enum class AttestationBreakage {
+  kNone,
+  kNoAttestation,
+  kWrongRoot,
+  kWrongNonce,
+  kWrongSerial,
+  kOtherKey
+};
+// "none", "no-attestation", "wrong-root", "wrong-nonce", "wrong-serial", "other-key".
+std::string_view AttestationBreakageName(AttestationBreakage breakage);
+
+// What Device::EnrollAcme needs besides the profile. The attestation CA is
+// attest::testing::FakeAttestationCa (src/attest/testdata/fake_attestation.h): custos must trust
+// its root ([acme] extra_attestation_roots).
+struct AcmeEnrollOptions {
+  const attest::testing::FakeAttestationCa* attestation_ca = nullptr;  // required
+  AttestationBreakage breakage = AttestationBreakage::kNone;
+  std::string attested_os_version = "17.4";  // the attestation's OS version property
+};
+
+// The ACME protocol steps' outcome, for tests that want to see where a refusal happened.
+struct AcmeEnrollResult {
+  std::string failed_step;  // "" on success, else "directory", "newAccount", "newOrder",
+                            // "authz", "challenge", "finalize", "certificate"
+  long http_status = 0;     // of the failed step
+  std::string problem;      // the RFC 7807 problem body of the failed step
+};
 
 // A command the server sent in answer to a command-endpoint request.
 struct ReceivedCommand {
@@ -90,6 +140,18 @@ struct SignedBody {
   std::string signature;  // the Mdm-Signature header value (base64)
 };
 
+// What Device::InstallProfile did with a renewal profile (device_sim_renewal.cc).
+struct InstallProfileOutcome {
+  std::string identity;    // the profile's identity payload: "scep" or "acme"
+  std::string old_serial;  // serial (hex) of the identity before
+  std::string new_serial;  // serial (hex) of the new identity; "" when enrolment failed
+  long http_status = 0;    // of the Acknowledged (or Error) report
+};
+
+// The Payload (the profile bytes) of an InstallProfile command. INVALID_ARGUMENT otherwise.
+// (device_sim_renewal.cc)
+StatusOr<std::string> InstallProfilePayload(const ReceivedCommand& command);
+
 struct DeviceOptions {
   std::string udid;    // default: a random UUID-like string
   std::string serial;  // default: derived from the UDID
@@ -101,6 +163,9 @@ struct DeviceOptions {
   std::string proxy_header = "Client-Cert";  // kProxyHeader: RFC 9440 header name
   std::string signature_digest = "sha256";   // Mdm-Signature digest ("sha1" like old devices)
   int key_bits = 0;  // SCEP key size; 0 = the profile's KeySize
+  // What the device says it is (Authenticate ProductName/OSVersion, MachineInfo PRODUCT/OS_VERSION).
+  std::string product = "iPhone14,2";
+  std::string os_version = "17.4";
 };
 
 class Device {
@@ -127,6 +192,30 @@ class Device {
   Status EnrollScep();
   // RenewalReq signed with the current identity, for a new key; the identity is replaced.
   Status RenewScep();
+
+  // Apple Business Manager enrollment (device_sim_acme.cc): POSTs this device's MachineInfo
+  // (UDID, SERIAL, PRODUCT, VERSION, OS_VERSION), CMS-signed (SHA-1, as devices do) by
+  // `apple_key`/`apple_cert` with `chain`, to `enroll_url` and parses the profile answered.
+  // INVALID_ARGUMENT with the status and body when custos does not answer 200.
+  Status DownloadAbmProfile(const std::string& enroll_url, EVP_PKEY* apple_key, X509* apple_cert,
+                            const std::vector<X509*>& chain = {});
+  std::string MachineInfoPlist() const;
+  // Attested ACME enrolment from the profile's com.apple.security.acme payload (device_sim_acme.cc),
+  // as Apple's client does it (RFC 8555 + device-attest-01): a new P-384 key, an ES256 account,
+  // newOrder for the permanent-identifier ClientIdentifier, the attestation over the key with
+  // freshness SHA-256(token) and this device's serial/UDID (broken as options.breakage says),
+  // finalize with a CSR for the key, certificate download. On success the certificate and key
+  // become the MDM identity. FAILED_PRECONDITION naming the step and custos' problem otherwise
+  // (details in `*result` when given); INVALID_ARGUMENT when the profile has no ACME payload.
+  Status EnrollAcme(const AcmeEnrollOptions& options, AcmeEnrollResult* result = nullptr);
+  // Identity renewal over MDM (device_sim_renewal.cc): installs the enrollment profile an
+  // InstallProfile command carries (same MDM Topic required), enrols with its identity payload
+  // (SCEP PKCSReq with its challenge, or attested ACME with `acme`), switches to the new identity
+  // and answers Acknowledged with it (the reply's next command in `*next`). When enrolment fails
+  // it keeps the old profile and identity, answers Error and returns the enrolment's error.
+  Status InstallProfile(const ReceivedCommand& command, InstallProfileOutcome* outcome = nullptr,
+                        std::optional<ReceivedCommand>* next = nullptr,
+                        const AcmeEnrollOptions* acme = nullptr);
 
   // The identity (PEM) and its raw handles; SetIdentity() replaces it (cert-reuse tests).
   X509* certificate() const { return cert_.get(); }
@@ -187,6 +276,118 @@ class Device {
 // Decodes a command-endpoint reply: nullopt for an empty body; INVALID_ARGUMENT when the body
 // is not a command plist.
 StatusOr<std::optional<ReceivedCommand>> ParseCommandReply(std::string_view body);
+
+// ---- OTA enrollment through the profile service (device_sim_ota.cc; issue 7) ------------------
+// Apple "Over-the-Air Profile Delivery and Configuration", phases 1-3, with a fake Apple device PKI.
+
+// A stand-in for Apple's device PKI: a root (custos trusts it through [dep] device_ca_file =
+// a file holding root_pem), an intermediate that has expired like Apple iPhone Device CA, and the
+// device certificate (CN = the UDID, RSA 2048) the device signs phase 2 with.
+struct FakeAppleDevicePki {
+  EvpPkeyPtr root_key, ca_key, device_key;
+  X509Ptr root, ca, device;
+  std::string root_pem;
+};
+StatusOr<FakeAppleDevicePki> MakeFakeAppleDevicePki(std::string_view udid);
+
+// What a phase-1 profile (PayloadType "Profile Service") says.
+struct ProfileServicePayload {
+  bool signed_profile = false;
+  std::string url;        // where phases 2 and 3 go
+  std::string challenge;
+  std::vector<std::string> device_attributes;
+};
+// Parses a phase-1 profile (CMS SignedData, its signature verified, or a plain plist).
+// INVALID_ARGUMENT when it is not a Profile Service payload.
+StatusOr<ProfileServicePayload> ParseProfileServiceProfile(std::string_view body);
+
+// Drives one device through OTA enrollment. The lower-level calls (AttributesPlist, PostSigned,
+// Post, SignAsApple) let tests send what a real device would not.
+class OtaEnrollment {
+ public:
+  // Both must outlive this object.
+  OtaEnrollment(Device* device, const FakeAppleDevicePki* apple);
+  ~OtaEnrollment();
+
+  // Phase 1: GET `url` (e.g. BASE/mdm/ota?token=T) and parse the Profile Service payload.
+  // INVALID_ARGUMENT (with the status and body) unless custos answers 200 with one.
+  Status FetchProfileService(const std::string& url, const std::vector<std::string>& headers = {});
+  // Phase 2: the attributes signed by the Apple device certificate; installs the identity
+  // profile answered (its SCEP payload) and enrols over SCEP: the device's identity is then the
+  // OTA identity. INVALID_ARGUMENT unless custos answers 200; EnrollScep's errors.
+  Status Phase2();
+  // Phase 3: the attributes signed by the device's current identity; decrypts the
+  // EncryptedPayloadContent of the answer with it and makes the MDM enrollment profile the
+  // device's profile (Device::EnrollScep / EnrollAcme, Authenticate... follow).
+  Status Phase3();
+
+  // The attribute plist the device returns: the requested DeviceAttributes and CHALLENGE.
+  std::string AttributesPlist(std::string_view challenge) const;
+  // Signs `content` (CMS, attached) with key/cert (+ chain) and POSTs it to the payload URL.
+  StatusOr<HttpResult> PostSigned(std::string_view content, EVP_PKEY* key, X509* cert,
+                                  const std::vector<X509*>& chain, std::string_view digest);
+  // POSTs `body` as it is to the payload URL.
+  StatusOr<HttpResult> Post(std::string_view body);
+  // `content` signed by the Apple device certificate, with its intermediate, SHA-1.
+  std::string SignAsApple(std::string_view content) const;
+
+  const ProfileServicePayload& payload() const { return payload_; }
+  const EnrollmentProfile& identity_profile() const { return identity_profile_; }
+  const HttpResult& last_reply() const { return last_; }
+
+ private:
+  Device* device_;
+  const FakeAppleDevicePki* apple_;
+  std::unique_ptr<HttpClient> http_;
+  ProfileServicePayload payload_;
+  EnrollmentProfile identity_profile_;
+  HttpResult last_;
+};
+
+// ---- DeviceInformation attestation (device_sim_attest.cc; issue 5) ----------------------------
+// Answers DeviceInformation like an attestation-capable device (Apple, DeviceInformation:
+// DevicePropertiesAttestation, DeviceAttestationNonce): QueryResponses for the asked Queries, and
+// for DevicePropertiesAttestation a chain {leaf, intermediate} from a fake Apple-like attestation
+// CA (custos must trust its root via [acme] extra_attestation_roots) whose freshness code is the
+// nonce verbatim. Like a device it caches its attestation and makes a new one only for a new
+// nonce and when the cached one is at least `rate_limit` old; otherwise it answers the cached one.
+class DeviceAttester {
+ public:
+  // How the answer is broken, so tests can see custos refuse it.
+  enum class Tamper {
+    kNone,
+    kWrongRoot,      // a fresh chain from an attestation CA custos does not trust
+    kWrongSerial,    // a fresh chain attesting another serial number
+    kUnknownNonce,   // a fresh chain whose freshness code is no nonce custos sent
+    kNoAttestation,  // DevicePropertiesAttestation left out
+  };
+  // `ca` must outlive the attester.
+  explicit DeviceAttester(const attest::testing::FakeAttestationCa* ca,
+                          std::chrono::seconds rate_limit = std::chrono::seconds(7 * 86400));
+  ~DeviceAttester();
+  void set_tamper(Tamper tamper) { tamper_ = tamper; }
+  void set_os_version(std::string v) { os_version_ = std::move(v); }
+  int fresh_attestations() const { return fresh_count_; }  // new attestations made so far
+
+  // The Acknowledged report answering `command` (a DeviceInformation) for `device`.
+  // INVALID_ARGUMENT when the command is not a DeviceInformation command plist.
+  StatusOr<std::string> AnswerBody(const Device& device, const ReceivedCommand& command);
+  // Sends AnswerBody with the device's authentication; the reply's next command goes to `next`.
+  StatusOr<HttpResult> Answer(Device& device, const ReceivedCommand& command,
+                              std::optional<ReceivedCommand>* next = nullptr);
+
+ private:
+  const attest::testing::FakeAttestationCa* ca_;
+  std::unique_ptr<attest::testing::FakeAttestationCa> other_ca_;  // kWrongRoot, made on demand
+  std::chrono::seconds rate_limit_;
+  Tamper tamper_ = Tamper::kNone;
+  std::string os_version_ = "17.4";
+  int fresh_count_ = 0;
+  // The cached attestation.
+  std::vector<std::string> cached_chain_;
+  std::string cached_nonce_;
+  std::chrono::system_clock::time_point cached_at_{};
+};
 
 }  // namespace custos::devicesim
 

@@ -8,7 +8,8 @@
 // device (400), a foreign identity (400) and CheckOut. Every scenario runs with each way a
 // device identity reaches custos (Mdm-Signature, direct mTLS on custos' TLS listener, an RFC
 // 9440 Client-Cert header from a trusted proxy) on SQLite, and on PostgreSQL when
-// CUSTOS_TEST_PG_DSN is set (scripts/with-postgres.sh).
+// CUSTOS_TEST_PG_DSN is set (scripts/with-postgres.sh). A loopback webhook receiver checks the
+// MicroMDM-format events of the whole flow and their HMAC signatures.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -18,10 +19,15 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "base/encoding.h"
+#include "base/metrics.h"
+#include "base/random.h"
+#include "http/router.h"
+#include "http/server.h"
 #include "mdm/command.h"
 #include "mdm/plist_util.h"
 #include "pki/key.h"
@@ -31,6 +37,7 @@
 #include "storage/testing.h"
 #include "tests/devicesim/device_sim.h"
 #include "tests/integration/custos_process.h"
+#include "webhook/webhook.h"
 
 namespace custos::testing {
 namespace {
@@ -43,6 +50,74 @@ using Json = nlohmann::json;
 
 constexpr char kTopic[] = "com.apple.mgmt.External.e2e-8a7c0a52-3d3f-4c55-9a0e-5b1f2f0c9d11";
 constexpr char kApiKey[] = "e2e-api-key-0123456789abcdef";
+constexpr char kWebhookSecret[] = "e2e-webhook-secret-5f1d";
+
+// A loopback webhook receiver (custos' own HTTP server in this process) that keeps every event
+// whose X-Custos-Signature verifies, and counts those that do not.
+class WebhookReceiver {
+ public:
+  WebhookReceiver() {
+    router_.Add("POST", "/hook", [this](const http::Request& r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::string signature(r.Header(webhook::kSignatureHeader).value_or(""));
+      if (signature != webhook::SignatureHeaderValue(kWebhookSecret, r.body)) {
+        ++bad_signatures_;
+      } else {
+        events_.push_back(Json::parse(r.body, nullptr, false));
+      }
+      return http::Response::Text(200, "ok");
+    });
+    ServerConfig server;
+    server.listen = "127.0.0.1:0";
+    server.threads = 1;
+    auto s = http::HttpServer::Create(HttpConfig{}, server, TlsConfig{}, &router_,
+                                      Random::Secure(), &registry_);
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return;
+    server_ = *std::move(s);
+    EXPECT_TRUE(server_->Start().ok());
+  }
+  ~WebhookReceiver() {
+    if (server_) server_->Stop();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_ ? server_->ports().http : 0) + "/hook";
+  }
+  int bad_signatures() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bad_signatures_;
+  }
+  // The events about `udid` that satisfy `match`, after waiting up to 10 s for at least one.
+  template <typename Match>
+  std::vector<Json> WaitFor(const std::string& udid, Match match) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::vector<Json> found;
+    do {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        found.clear();
+        for (const Json& e : events_) {
+          const Json& sub = e.contains("acknowledge_event") ? e["acknowledge_event"]
+                                                            : e.value("checkin_event", Json());
+          if (sub.is_object() && sub.value("udid", "") == udid && match(e, sub)) {
+            found.push_back(e);
+          }
+        }
+      }
+      if (!found.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return found;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Json> events_;
+  int bad_signatures_ = 0;
+  metrics::Registry registry_;
+  http::Router router_;
+  std::unique_ptr<http::HttpServer> server_;
+};
 
 // A free loopback port (bound then released: the server binds it right after).
 int FreePort() {
@@ -126,6 +201,8 @@ class MdmE2eTest : public ::testing::TestWithParam<Param> {
         "--set", "tls.listen=127.0.0.1:" + std::to_string(tls_port),
         "--set", "tls.cert_file=" + dir_.path() + "/tls.pem",
         "--set", "tls.key_file=" + dir_.path() + "/tls.key",
+        "--set", "webhook.url=" + webhook_.url(),
+        "--set", std::string("webhook.secret=") + kWebhookSecret,
     };
     if (GetParam().driver == "postgres") {
       auto dsn = CreateTestPostgresDatabase();
@@ -220,6 +297,7 @@ class MdmE2eTest : public ::testing::TestWithParam<Param> {
   }
 
   TempDir dir_;
+  WebhookReceiver webhook_;
   std::vector<std::string> env_;  // the store, for CLI commands beside the server
   std::string push_pem_;
   std::string tls_ca_pem_;
@@ -267,6 +345,30 @@ TEST_P(MdmE2eTest, EnqueuePushIdleAcknowledged) {
   EXPECT_FALSE(c["result"].is_null()) << c.dump();
   EXPECT_EQ(pushes.size(), PushesFor(d->push_token_hex(), 2, std::chrono::seconds(0)).size())
       << "one enqueue, one push";
+
+  // The webhook saw the whole flow, signed, with the device's own bytes as raw_payload.
+  auto topic_is = [](const char* topic) {
+    return [topic](const Json& e, const Json&) { return e.value("topic", "") == topic; };
+  };
+  auto authenticate = webhook_.WaitFor(d->udid(), topic_is("mdm.Authenticate"));
+  ASSERT_EQ(authenticate.size(), 1u);
+  auto raw = Base64Decode(authenticate[0]["checkin_event"].value("raw_payload", ""));
+  ASSERT_TRUE(raw.ok());
+  EXPECT_NE(raw->find("<string>Authenticate</string>"), std::string::npos) << *raw;
+  EXPECT_EQ(authenticate[0]["checkin_event"].value("enrollment_id", ""), d->udid());
+  EXPECT_EQ(webhook_.WaitFor(d->udid(), topic_is("mdm.TokenUpdate")).size(), 1u);
+  auto acknowledged = webhook_.WaitFor(d->udid(), [&](const Json& e, const Json& sub) {
+    return e.value("topic", "") == "mdm.Connect" && sub.value("status", "") == "Acknowledged";
+  });
+  ASSERT_EQ(acknowledged.size(), 1u);
+  EXPECT_EQ(acknowledged[0]["acknowledge_event"].value("command_uuid", ""), uuid);
+  raw = Base64Decode(acknowledged[0]["acknowledge_event"].value("raw_payload", ""));
+  ASSERT_TRUE(raw.ok());
+  EXPECT_NE(raw->find(uuid), std::string::npos) << *raw;
+  EXPECT_FALSE(webhook_.WaitFor(d->udid(), [](const Json& e, const Json& sub) {
+    return e.value("topic", "") == "mdm.Connect" && sub.value("status", "") == "Idle";
+  }).empty());
+  EXPECT_EQ(webhook_.bad_signatures(), 0);
 }
 
 TEST_P(MdmE2eTest, NotNowAndError) {
