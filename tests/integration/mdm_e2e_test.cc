@@ -355,7 +355,8 @@ TEST_P(MdmE2eTest, EnqueuePushIdleAcknowledged) {
   auto raw = Base64Decode(authenticate[0]["checkin_event"].value("raw_payload", ""));
   ASSERT_TRUE(raw.ok());
   EXPECT_NE(raw->find("<string>Authenticate</string>"), std::string::npos) << *raw;
-  EXPECT_EQ(authenticate[0]["checkin_event"].value("enrollment_id", ""), d->udid());
+  // MicroMDM's enrollment_id is only for User Enrollment; a device channel is named by its UDID.
+  EXPECT_FALSE(authenticate[0]["checkin_event"].contains("enrollment_id")) << authenticate[0];
   EXPECT_EQ(webhook_.WaitFor(d->udid(), topic_is("mdm.TokenUpdate")).size(), 1u);
   auto acknowledged = webhook_.WaitFor(d->udid(), [&](const Json& e, const Json& sub) {
     return e.value("topic", "") == "mdm.Connect" && sub.value("status", "") == "Acknowledged";
