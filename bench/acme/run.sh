@@ -8,6 +8,8 @@
 #     target custos <= 1/5 of pebble.
 #
 #   bench/acme/run.sh [BUILD_DIR]     (ORDERS=20 lego orders, DEVICE_ORDERS=200 by default)
+# PERF_DIR=DIR records each server under `perf record` at PERF_FREQ Hz (999); SERVERS="custos"
+# skips pebble (and the ratio), DEVICE_ORDERS=0 skips the in-process part: both for profiling.
 # Everything listens on 127.0.0.1; pebble resolves names through pebble-challtestsrv's DNS, which
 # answers 127.0.0.1 for every name; custos maps every name there with [acme] http01_target.
 # Every process started here is stopped by its PID on exit.
@@ -32,7 +34,7 @@ lego_orders() {
   local perf_pid=""
   if [ -n "${PERF_DIR:-}" ]; then  # profile the server during its orders
     mkdir -p "$PERF_DIR"
-    perf record -F 999 -g --call-graph dwarf,16384 -p "$pid" -o "$PERF_DIR/$name.data" \
+    perf record -F "${PERF_FREQ:-999}" -g --call-graph dwarf,16384 -p "$pid" -o "$PERF_DIR/$name.data" \
       >"$PERF_DIR/$name.perf.log" 2>&1 &
     perf_pid=$!
     sleep 1
@@ -66,8 +68,10 @@ for p in lego pebble pebble-challtestsrv openssl curl python3; do
   command -v "$p" >/dev/null || { echo "run.sh: $p missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
-echo "== device-attest-01, in process ($device_orders orders)"
-"$bench" --orders "$device_orders"
+if [ "$device_orders" -gt 0 ]; then
+  echo "== device-attest-01, in process ($device_orders orders)"
+  "$bench" --orders "$device_orders"
+fi
 
 # One throw-away TLS certificate for both servers' ACME listeners, trusted by lego.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
@@ -87,6 +91,8 @@ custos_pid=$!
 pids+=("$custos_pid")
 wait_url "https://127.0.0.1:$tls_port/acme/directory"
 lego_orders custos "https://127.0.0.1:$tls_port/acme/directory" "$custos_pid" "$challenge_port"
+
+[[ " ${SERVERS:-custos pebble} " == *" pebble "* ]] || exit 0
 
 echo "== pebble, lego http-01 ($orders orders)"
 dns_port=$(free_port)

@@ -29,6 +29,24 @@ TEST(Base64Test, RejectsGarbage) {
   EXPECT_FALSE(Base64Decode("Zg===").ok());
 }
 
+TEST(Base64Test, RoundTripsEveryLengthAndNamesTheFault) {
+  std::string bytes;
+  for (int n = 0; n < 300; ++n) {
+    auto back = Base64Decode(Base64Encode(bytes));
+    ASSERT_TRUE(back.ok()) << n;
+    EXPECT_EQ(*back, bytes) << n;
+    bytes += static_cast<char>((n * 151 + 7) & 0xff);
+  }
+  EXPECT_EQ(*Base64Decode("Zm9v\r\nYmFy\n"), "foobar");
+  EXPECT_EQ(*Base64Decode("Zg== \n"), "f");  // white space after padding is still white space
+  EXPECT_EQ(Base64Decode("Zm9v*").status().message(), "base64: invalid character");
+  EXPECT_EQ(Base64Decode("Zg==Zg").status().message(), "base64: data after padding");
+  EXPECT_EQ(Base64Decode("Zm9vY").status().message(), "base64: truncated input");
+  EXPECT_EQ(Base64Decode("Zg=").status().message(), "base64: bad padding");
+  EXPECT_EQ(*Base64Decode("Zm9="), "fo");
+  EXPECT_EQ(Base64UrlDecode("Zm 9v").status().message(), "base64url: invalid character");
+}
+
 TEST(Base64UrlTest, RoundTripBinary) {
   std::string bytes;
   for (int i = 0; i < 256; ++i) bytes += static_cast<char>(i);

@@ -1,28 +1,67 @@
 #include "base/random.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 
 #include "base/encoding.h"
 
 namespace custos {
 namespace {
 
+// OpenSSL's RAND_bytes, with small requests (request IDs, UUIDs, tokens: the hot path asks for
+// 8-32 bytes per HTTP request) served from a per-thread block of its output. RAND_bytes costs
+// about 3 us per call in OpenSSL 3 (DRBG lock, reseed checks, AES-CTR setup) whatever the size;
+// one call per 512 bytes amortises that. Bytes are wiped from the block as they are handed out,
+// and a forked child (new PID) starts on a fresh block, never on its parent's.
 class SecureRandom : public Random {
  public:
   std::string Bytes(size_t n) override {
     std::string out(n, '\0');
-    if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    auto* dst = reinterpret_cast<unsigned char*>(out.data());
+    if (n > kMaxBuffered) {
+      Fill(dst, n);
+      return out;
+    }
+    Block& b = block_;
+    const pid_t pid = getpid();
+    if (b.pid != pid || kBlock - b.used < n) {
+      Fill(b.bytes, kBlock);
+      b.used = 0;
+      b.pid = pid;
+    }
+    std::memcpy(dst, b.bytes + b.used, n);
+    OPENSSL_cleanse(b.bytes + b.used, n);
+    b.used += n;
+    return out;
+  }
+
+ private:
+  static constexpr size_t kBlock = 512;
+  static constexpr size_t kMaxBuffered = 64;
+  struct Block {
+    unsigned char bytes[kBlock];
+    size_t used = kBlock;
+    pid_t pid = 0;
+    ~Block() { OPENSSL_cleanse(bytes, kBlock); }
+  };
+  static thread_local Block block_;
+
+  static void Fill(unsigned char* dst, size_t n) {
+    if (n > 0 && RAND_bytes(dst, static_cast<int>(n)) != 1) {
       // A failing CSPRNG leaves nothing safe to do: keys, serials and nonces would be predictable.
       std::fputs("custos: OpenSSL RAND_bytes failed\n", stderr);
       std::abort();
     }
-    return out;
   }
 };
+
+thread_local SecureRandom::Block SecureRandom::block_;
 
 }  // namespace
 
