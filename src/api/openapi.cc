@@ -109,10 +109,11 @@ constexpr char kDocument[] = R"json({
           "dry_run": {"type": "boolean"}, "at": {"type": "string", "format": "date-time"}}}}}},
         "responses": {"200": {"description": "what was (or would be) renewed", "content": {"application/json": {"schema": {"type": "object", "properties": {
           "at": {"type": "string", "format": "date-time"}, "dry_run": {"type": "boolean"}, "queued": {"type": "integer"}, "failed": {"type": "integer"},
+          "skipped": {"type": "integer", "description": "identities another custos process on the database renewed meanwhile"},
           "renewals": {"type": "array", "items": {"type": "object", "properties": {"enrollment_id": {"type": "string"}, "serial": {"type": "string"},
             "not_after": {"type": "string", "format": "date-time"}, "current_kind": {"type": "string"}, "identity": {"type": "string"},
             "reason": {"type": "string"}, "command_uuid": {"type": "string"}, "request_id": {"type": "integer"}, "attempts": {"type": "integer"},
-            "error": {"type": "string"}}}}}}}}},
+            "error": {"type": "string"}, "skipped": {"type": "boolean"}}}}}}}}},
           "400": {"$ref": "#/components/responses/Error"}}}},
     "/v1/enrollment-refusals": {"get": {"summary": "refused enrollment attempts (failed attestation, identity not hardware-attested), oldest first",
         "parameters": [{"name": "serial", "in": "query", "schema": {"type": "string"}}, {"$ref": "#/components/parameters/limit"},

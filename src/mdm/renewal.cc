@@ -165,7 +165,9 @@ StatusOr<RenewalRunResult> RenewalJob::RunOnce(std::optional<Time> at, bool dry_
   for (const RenewalCandidate& c : due) {
     RenewalAction action = Renew(c, result.at, dry_run);
     if (!dry_run) {
-      if (action.error.empty()) {
+      if (action.skipped) {
+        ++result.skipped;
+      } else if (action.error.empty()) {
         ++result.queued;
       } else {
         ++result.failed;
@@ -247,7 +249,9 @@ RenewalAction RenewalJob::Renew(const RenewalCandidate& c, Time at, bool dry_run
   }
 
   // 3. Record the request (with the secret's digest) BEFORE the device can see the profile, so
-  // that the MDM service recognises the new identity however fast the device is.
+  // that the MDM service recognises the new identity however fast the device is. The record is
+  // also the claim: when another process on the same database recorded an attempt for this
+  // identity since ListDue, this one stands down (its unused one-time secret simply expires).
   const std::string command_uuid = deps_.random->Uuid();
   RenewalRequestRecord r;
   r.old_serial = c.serial_hex;
@@ -259,9 +263,16 @@ RenewalAction RenewalJob::Renew(const RenewalCandidate& c, Time at, bool dry_run
   r.old_not_after = c.not_after;
   r.requested_at = at;
   Status recorded = deps_.storage->Transact([&](Stores& s) -> Status {
-    ASSIGN_OR_RETURN(action.request_id, s.renewal().InsertRequest(r));
+    ASSIGN_OR_RETURN(action.request_id,
+                     s.renewal().InsertRequestUnlessRecent(r, at - options_.retry_after));
     return OkStatus();
   });
+  if (recorded.code() == StatusCode::kAlreadyExists) {
+    action.skipped = true;
+    spdlog::info("renewal: identity {} of {}: {}; skipped", c.serial_hex, c.enrollment_id,
+                 recorded.message());
+    return action;
+  }
   if (!recorded.ok()) {
     action.error = "recording the request: " + recorded.message();
     spdlog::warn("renewal: identity {} of {}: {}", c.serial_hex, c.enrollment_id, action.error);

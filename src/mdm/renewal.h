@@ -123,6 +123,7 @@ struct RenewalAction {
   int64_t request_id = 0;     // the RenewalRequestRecord; 0 on a dry run
   int64_t attempts = 0;       // earlier attempts for this identity
   std::string error;          // why the attempt failed; "" otherwise
+  bool skipped = false;       // another custos process renewed this identity meanwhile
 };
 
 struct RenewalRunResult {
@@ -131,6 +132,7 @@ struct RenewalRunResult {
   std::vector<RenewalAction> actions;
   int64_t queued = 0;  // InstallProfile commands queued
   int64_t failed = 0;  // attempts recorded as failed
+  int64_t skipped = 0;  // identities another custos process on the database renewed meanwhile
 };
 
 class RenewalJob {

@@ -77,6 +77,13 @@ class RenewalStore {
   // Records an attempt and returns its id. INVALID_ARGUMENT when old_serial, enrollment_id or
   // identity_kind is empty.
   virtual StatusOr<int64_t> InsertRequest(const RenewalRequestRecord& request) = 0;
+  // InsertRequest, unless an attempt for the same identity (old_serial) was made at or after
+  // `retry_before`: ALREADY_EXISTS then. The check and the insert are serialised per identity, so
+  // two custos processes on one database never both renew it: on PostgreSQL the renewed
+  // certificate's row stays locked (FOR UPDATE) until the transaction ends; SQLite write
+  // transactions are exclusive already.
+  virtual StatusOr<int64_t> InsertRequestUnlessRecent(const RenewalRequestRecord& request,
+                                                      Time retry_before) = 0;
   virtual StatusOr<RenewalRequestRecord> GetRequest(int64_t id) = 0;  // NOT_FOUND
   // Removes an attempt (the job does, when queueing its command failed). NOT_FOUND.
   virtual Status DeleteRequest(int64_t id) = 0;

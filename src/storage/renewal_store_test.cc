@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "storage/storage.h"
 #include "storage/testing.h"
@@ -319,6 +321,61 @@ TEST_P(RenewalStoreTest, RecentRequestSuppressesUntilRetry) {
   EXPECT_EQ(later[0].attempts, 1);
   ASSERT_TRUE(later[0].last_requested_at.has_value());
   EXPECT_EQ(*later[0].last_requested_at, kNow);
+}
+
+TEST_P(RenewalStoreTest, InsertUnlessRecentRefusesASecondAttempt) {
+  ASSERT_TRUE(AddDevice("D1", true).ok());
+  ASSERT_TRUE(AddCert("c1", kNow - 300 * kDay, kNow + 5 * kDay).ok());
+  auto claim = [&](Time at, Time retry_before) {
+    return Tx([&](Stores& s) {
+      return s.renewal().InsertRequestUnlessRecent(Request("c1", "D1", at), retry_before).status();
+    });
+  };
+  EXPECT_TRUE(claim(kNow, kNow - kDay).ok());
+  EXPECT_EQ(claim(kNow + std::chrono::hours(1), kNow + std::chrono::hours(1) - kDay).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_TRUE(claim(kNow + kDay + std::chrono::seconds(1), kNow + std::chrono::seconds(1)).ok())
+      << "after retry_after, a new attempt is allowed";
+  EXPECT_TRUE(Tx([&](Stores& s) {  // another identity is independent
+                ASSIGN_OR_RETURN(int64_t id, s.renewal().InsertRequestUnlessRecent(
+                                                 Request("c2", "D1", kNow), kNow - kDay));
+                return id > 0 ? OkStatus() : InternalError("no id");
+              }).ok());
+}
+
+// Two processes' renewal jobs on one database pick the same identity at once: the first
+// transaction to record it wins, the other (blocked on PostgreSQL's row lock, or on SQLite's
+// exclusive writer until the first commits) sees the attempt and stands down.
+TEST_P(RenewalStoreTest, ConcurrentClaimsRecordOneAttempt) {
+  ASSERT_TRUE(AddDevice("D1", true).ok());
+  ASSERT_TRUE(AddCert("c1", kNow - 300 * kDay, kNow + 5 * kDay).ok());
+  std::atomic<int> inside{0};
+  auto claim = [&](int who) {
+    return storage_->Transact([&](Stores& s) -> Status {
+      RenewalRequestRecord r = Request("c1", "D1", kNow);
+      r.command_uuid += "-" + std::to_string(who);
+      ASSIGN_OR_RETURN(int64_t id, s.renewal().InsertRequestUnlessRecent(r, kNow - kDay));
+      (void)id;
+      ++inside;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));  // hold the claim open
+      return OkStatus();
+    });
+  };
+  Status a, b;
+  std::thread ta([&] { a = claim(1); });
+  std::thread tb([&] { b = claim(2); });
+  ta.join();
+  tb.join();
+  EXPECT_NE(a.ok(), b.ok()) << "a: " << a << " b: " << b;
+  const Status& loser = a.ok() ? b : a;
+  EXPECT_EQ(loser.code(), StatusCode::kAlreadyExists) << loser;
+  EXPECT_EQ(inside.load(), 1);
+  std::vector<RenewalRequestRecord> all;
+  ASSERT_TRUE(Tx([&](Stores& s) -> Status {
+                ASSIGN_OR_RETURN(all, s.renewal().ListRequests({}));
+                return OkStatus();
+              }).ok());
+  EXPECT_EQ(all.size(), 1u);
 }
 
 TEST_P(RenewalStoreTest, FindRequestForIssuedCertThroughScepAndAcme) {

@@ -59,6 +59,24 @@ class SqlRenewalStore : public RenewalStore {
     return res.rows[0].GetInt(0);
   }
 
+  StatusOr<int64_t> InsertRequestUnlessRecent(const RenewalRequestRecord& r,
+                                              Time retry_before) override {
+    if (tx_.dialect() == sql::Dialect::kPostgres) {
+      RETURN_IF_ERROR(tx_.Exec("SELECT 1 FROM certificates WHERE serial_hex = $1 FOR UPDATE",
+                               {sql::Text(r.old_serial)})
+                          .status());
+    }
+    ASSIGN_OR_RETURN(auto recent,
+                     tx_.Exec("SELECT 1 FROM renewal_requests WHERE old_serial = $1 "
+                              "AND requested_at >= $2 LIMIT 1",
+                              {sql::Text(r.old_serial), sql::UnixTime(retry_before)}));
+    if (!recent.rows.empty()) {
+      return AlreadyExistsError("identity " + r.old_serial +
+                                " has a recent renewal attempt (another custos process made it)");
+    }
+    return InsertRequest(r);
+  }
+
   StatusOr<RenewalRequestRecord> GetRequest(int64_t id) override {
     ASSIGN_OR_RETURN(auto res, tx_.Exec("SELECT " + std::string(kColumns) +
                                             " FROM renewal_requests r WHERE r.id = $1",
