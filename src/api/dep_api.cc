@@ -1,10 +1,9 @@
 #include "api/dep_api.h"
 
-#include <charconv>
-
 #include <nlohmann/json.hpp>
 
 #include "api/auth.h"
+#include "api/query.h"
 #include "dep/syncer.h"
 
 namespace custos::api {
@@ -71,13 +70,9 @@ Response Sync(dep::DepService* service, mdm::EventSink* sink, const Request& r) 
 }
 
 Response Devices(dep::DepService* service, const Request& r) {
-  int64_t limit = 100;
-  if (auto l = r.Query("limit")) {
-    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-    if (ec != std::errc() || p != l->data() + l->size() || limit <= 0) {
-      return Response::Error(InvalidArgumentError("limit must be a positive integer"));
-    }
-  }
+  auto parsed_limit = IntQuery(r, "limit", 100, 1, 10000);  // the store returns at most 10000
+  if (!parsed_limit.ok()) return Response::Error(parsed_limit.status());
+  const int64_t limit = *parsed_limit;
   std::string after(r.Query("after").value_or(""));
   std::vector<DepDeviceRecord> devices;
   Status s = service->storage()->Transact(

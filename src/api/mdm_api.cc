@@ -2,10 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <charconv>
+#include <limits>
 #include <unordered_set>
 
 #include "api/auth.h"
+#include "api/query.h"
 #include "api/push_api.h"
 #include "base/encoding.h"
 #include "base/time.h"
@@ -76,25 +77,6 @@ nlohmann::json QueueEntryToJson(const MdmQueueEntry& q) {
 
 namespace {
 
-StatusOr<int64_t> ParseLimit(const http::Request& r) {
-  auto v = r.Query("limit");
-  if (!v.has_value()) return int64_t{100};
-  int64_t n = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > 10000) {
-    return InvalidArgumentError("limit must be an integer between 1 and 10000");
-  }
-  return n;
-}
-
-StatusOr<std::optional<bool>> ParseBoolQuery(const http::Request& r, std::string_view name) {
-  auto v = r.Query(name);
-  if (!v.has_value() || v->empty()) return std::optional<bool>();
-  if (*v == "true" || *v == "1") return std::optional<bool>(true);
-  if (*v == "false" || *v == "0") return std::optional<bool>(false);
-  return InvalidArgumentError(std::string(name) + " must be true or false");
-}
-
 // Renders a JSON page; when it is full, X-Next-After names the cursor of the next page.
 http::Response Page(nlohmann::json items, int64_t limit, std::string next_after) {
   bool full = static_cast<int64_t>(items.size()) == limit;
@@ -105,9 +87,9 @@ http::Response Page(nlohmann::json items, int64_t limit, std::string next_after)
 
 http::Response ListEnrollments(mdm::MdmService* mdm, const http::Request& r) {
   MdmEnrollmentFilter f;
-  auto limit = ParseLimit(r);
+  auto limit = IntQuery(r, "limit", 100, 1, 10000);
   if (!limit.ok()) return http::Response::Error(limit.status());
-  auto enabled = ParseBoolQuery(r, "enabled");
+  auto enabled = BoolQuery(r, "enabled");
   if (!enabled.ok()) return http::Response::Error(enabled.status());
   f.limit = *limit;
   f.enabled = *enabled;
@@ -132,18 +114,15 @@ http::Response GetEnrollment(mdm::MdmService* mdm, const http::Request& r) {
 http::Response ListCommands(mdm::MdmService* mdm, const http::Request& r) {
   MdmQueueFilter f;
   f.enrollment_id = std::string(r.PathParam("id"));
-  auto limit = ParseLimit(r);
+  auto limit = IntQuery(r, "limit", 100, 1, 10000);
   if (!limit.ok()) return http::Response::Error(limit.status());
-  auto active = ParseBoolQuery(r, "active");
+  auto active = BoolQuery(r, "active");
   if (!active.ok()) return http::Response::Error(active.status());
   f.limit = *limit;
   f.active_only = active->value_or(false);
-  if (auto after = r.Query("after"); after.has_value()) {
-    auto [p, ec] = std::from_chars(after->data(), after->data() + after->size(), f.after_seq);
-    if (ec != std::errc() || p != after->data() + after->size()) {
-      return http::Response::Error(InvalidArgumentError("after must be an integer"));
-    }
-  }
+  auto after = IntQuery(r, "after", 0, 0, std::numeric_limits<int64_t>::max());
+  if (!after.ok()) return http::Response::Error(after.status());
+  f.after_seq = *after;
   // An unknown enrollment is 404, not an empty list.
   auto e = mdm->GetEnrollment(f.enrollment_id);
   if (!e.ok()) return http::Response::Error(e.status());

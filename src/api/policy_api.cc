@@ -1,26 +1,14 @@
 #include "api/policy_api.h"
 
-#include <charconv>
+#include <limits>
 
 #include "api/auth.h"
+#include "api/query.h"
 
 namespace custos::api {
 namespace {
 
 using http::Response;
-
-StatusOr<int64_t> IntQuery(const http::Request& r, std::string_view name, int64_t fallback,
-                           int64_t min, int64_t max) {
-  auto v = r.Query(name);
-  if (!v.has_value() || v->empty()) return fallback;
-  int64_t n = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size() || n < min || n > max) {
-    return InvalidArgumentError(std::string(name) + " must be an integer between " +
-                                std::to_string(min) + " and " + std::to_string(max));
-  }
-  return n;
-}
 
 Response GetPolicy(policy::EnrollmentPolicy* policy) {
   auto on = policy->RequireHardwareAttestation();
@@ -45,7 +33,7 @@ Response ListRefusals(policy::RefusalRecorder* refusals, const http::Request& r)
   EnrollmentRefusalFilter f;
   auto limit = IntQuery(r, "limit", 100, 1, 10000);
   if (!limit.ok()) return Response::Error(limit.status());
-  auto after = IntQuery(r, "after", 0, 0, INT64_MAX);
+  auto after = IntQuery(r, "after", 0, 0, std::numeric_limits<int64_t>::max());
   if (!after.ok()) return Response::Error(after.status());
   f.limit = *limit;
   f.after_id = *after;

@@ -1,27 +1,14 @@
 #include "api/renewal_api.h"
 
-#include <charconv>
 #include <cstdint>
 #include <limits>
 
 #include "api/auth.h"
+#include "api/query.h"
 #include "base/time.h"
 
 namespace custos::api {
 namespace {
-
-StatusOr<int64_t> IntQuery(const http::Request& r, std::string_view name, int64_t fallback,
-                           int64_t min, int64_t max) {
-  auto v = r.Query(name);
-  if (!v.has_value() || v->empty()) return fallback;
-  int64_t out = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || end != v->data() + v->size() || out < min || out > max) {
-    return InvalidArgumentError(std::string(name) + " must be an integer from " +
-                                std::to_string(min) + " to " + std::to_string(max));
-  }
-  return out;
-}
 
 http::Response List(mdm::RenewalJob* job, const http::Request& r) {
   RenewalRequestFilter f;
@@ -104,12 +91,14 @@ nlohmann::json RenewalRunToJson(const mdm::RenewalRunResult& result) {
                         {"command_uuid", a.command_uuid},
                         {"request_id", a.request_id},
                         {"attempts", a.attempts},
-                        {"error", a.error}});
+                        {"error", a.error},
+                        {"skipped", a.skipped}});
   }
   return {{"at", FormatRfc3339(result.at)},
           {"dry_run", result.dry_run},
           {"queued", result.queued},
           {"failed", result.failed},
+          {"skipped", result.skipped},
           {"renewals", std::move(renewals)}};
 }
 
