@@ -55,7 +55,7 @@ run_custos() {
   wait_url "http://127.0.0.1:$port/healthz"
   if [ -n "${PERF_DIR:-}" ]; then
     mkdir -p "$PERF_DIR"
-    perf record -F 999 -g --call-graph dwarf,16384 -p "$pid" -o "$PERF_DIR/custos-$n.data" \
+    perf record -F "${PERF_FREQ:-999}" -g --call-graph dwarf,16384 -p "$pid" -o "$PERF_DIR/custos-$n.data" \
       >"$PERF_DIR/custos-$n.perf.log" 2>&1 &
     perf_pid=$!
     sleep 1
