@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -11,9 +9,7 @@
 
 #include "base/encoding.h"
 #include "base/metrics.h"
-#include "base/random.h"
-#include "http/router.h"
-#include "http/server.h"
+#include "webhook/testing/hook_receiver.h"
 
 namespace custos::webhook {
 namespace {
@@ -78,69 +74,19 @@ TEST(SignatureTest, KnownHmacSha256) {
                 "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")));
 }
 
-// A loopback receiver: custos' own HTTP server, answering with scripted statuses.
-class Receiver {
- public:
-  explicit Receiver(std::vector<int> statuses = {}) : statuses_(std::move(statuses)) {
-    router_.Add("POST", "/hook", [this](const http::Request& r) {
-      std::lock_guard<std::mutex> lock(mu_);
-      int status = calls_ < statuses_.size() ? statuses_[calls_] : 200;
-      ++calls_;
-      Received rec{r.body, std::string(r.Header("Content-Type").value_or("")),
-                   std::string(r.Header(kSignatureHeader).value_or("")),
-                   std::string(r.Header(kNanoMdmSignatureHeader).value_or("")), status};
-      received_.push_back(std::move(rec));
-      if (blocked_) {
-        // Hold the worker until released (bounded, so a broken test cannot hang forever).
-        for (int i = 0; i < 500 && blocked_; ++i) {
-          mu_.unlock();
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-          mu_.lock();
-        }
-      }
-      return http::Response::Text(status, "ok");
-    });
-    HttpConfig http;
-    ServerConfig server;
-    server.listen = "127.0.0.1:0";
-    server.threads = 1;
-    auto s = http::HttpServer::Create(http, server, TlsConfig{}, &router_, Random::Secure(),
-                                      &registry_);
-    EXPECT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-    EXPECT_TRUE(server_->Start().ok());
-  }
-  ~Receiver() { server_->Stop(); }
-
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(server_->ports().http) + "/hook";
-  }
-  struct Received {
-    std::string body, content_type, signature, nanomdm_signature;
-    int status;
-  };
-  std::vector<Received> received() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return received_;
-  }
-  void SetBlocked(bool b) { blocked_ = b; }
-
- private:
-  std::mutex mu_;
-  std::vector<int> statuses_;
-  size_t calls_ = 0;
-  std::atomic<bool> blocked_{false};
-  std::vector<Received> received_;
-  metrics::Registry registry_;
-  http::Router router_;
-  std::unique_ptr<http::HttpServer> server_;
-};
+using testing::HookReceiver;
 
 class WebhookSinkTest : public ::testing::Test {
  protected:
-  WebhookOptions Options(const Receiver& r) {
+  // Starts receiver_, answering `statuses` in turn (then 200).
+  void StartReceiver(std::vector<int> statuses = {}) {
+    auto r = HookReceiver::Start({std::move(statuses)});
+    ASSERT_TRUE(r.ok()) << r.status();
+    receiver_ = std::move(r).value();
+  }
+  WebhookOptions Options() {
     WebhookOptions o;
-    o.url = r.url();
+    o.url = receiver_->url();
     o.secret = "s3cret";
     o.retry_base_delay = std::chrono::milliseconds(10);
     o.max_retries = 3;
@@ -153,15 +99,16 @@ class WebhookSinkTest : public ::testing::Test {
         .Value();
   }
   metrics::Registry registry_;
+  std::unique_ptr<HookReceiver> receiver_;
 };
 
 TEST_F(WebhookSinkTest, DeliversSignedEventsInOrder) {
-  Receiver receiver;
-  auto sink = WebhookSink::Create(Options(receiver));
+  ASSERT_NO_FATAL_FAILURE(StartReceiver());
+  auto sink = WebhookSink::Create(Options());
   ASSERT_TRUE(sink.ok()) << sink.status();
   for (int i = 0; i < 5; ++i) (*sink)->Publish(CheckinEvent("ev-" + std::to_string(i)));
   ASSERT_TRUE((*sink)->Flush(std::chrono::seconds(30)));
-  auto got = receiver.received();
+  auto got = receiver_->received();
   ASSERT_EQ(got.size(), 5u);
   for (int i = 0; i < 5; ++i) {
     auto j = nlohmann::json::parse(got[i].body);
@@ -174,25 +121,25 @@ TEST_F(WebhookSinkTest, DeliversSignedEventsInOrder) {
 }
 
 TEST_F(WebhookSinkTest, UnsignedWithoutSecret) {
-  Receiver receiver;
-  WebhookOptions o = Options(receiver);
+  ASSERT_NO_FATAL_FAILURE(StartReceiver());
+  WebhookOptions o = Options();
   o.secret.clear();
   auto sink = WebhookSink::Create(o);
   ASSERT_TRUE(sink.ok()) << sink.status();
   (*sink)->Publish(CheckinEvent("ev"));
   ASSERT_TRUE((*sink)->Flush(std::chrono::seconds(30)));
-  auto got = receiver.received();
+  auto got = receiver_->received();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].signature, "");
 }
 
 TEST_F(WebhookSinkTest, RetriesServerErrorsThenDelivers) {
-  Receiver receiver({503, 429, 200});
-  auto sink = WebhookSink::Create(Options(receiver));
+  ASSERT_NO_FATAL_FAILURE(StartReceiver({503, 429, 200}));
+  auto sink = WebhookSink::Create(Options());
   ASSERT_TRUE(sink.ok()) << sink.status();
   (*sink)->Publish(CheckinEvent("ev-retry"));
   ASSERT_TRUE((*sink)->Flush(std::chrono::seconds(30)));
-  auto got = receiver.received();
+  auto got = receiver_->received();
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].body, got[2].body);  // the same event, byte for byte
   EXPECT_EQ(Events("delivered"), 1);
@@ -200,15 +147,15 @@ TEST_F(WebhookSinkTest, RetriesServerErrorsThenDelivers) {
 }
 
 TEST_F(WebhookSinkTest, GivesUpAfterMaxRetries) {
-  Receiver receiver({500, 500, 500});  // then 200
-  WebhookOptions o = Options(receiver);
+  ASSERT_NO_FATAL_FAILURE(StartReceiver({500, 500, 500}));  // then 200
+  WebhookOptions o = Options();
   o.max_retries = 2;
   auto sink = WebhookSink::Create(o);
   ASSERT_TRUE(sink.ok()) << sink.status();
   (*sink)->Publish(CheckinEvent("ev-fail"));
   (*sink)->Publish(CheckinEvent("ev-next"));
   ASSERT_TRUE((*sink)->Flush(std::chrono::seconds(30)));
-  auto got = receiver.received();
+  auto got = receiver_->received();
   ASSERT_EQ(got.size(), 4u);  // 3 attempts for the first, then the second (200)
   EXPECT_EQ(nlohmann::json::parse(got[3].body)["event_id"], "ev-next");
   EXPECT_EQ(Events("failed"), 1);
@@ -216,20 +163,21 @@ TEST_F(WebhookSinkTest, GivesUpAfterMaxRetries) {
 }
 
 TEST_F(WebhookSinkTest, ClientErrorIsNotRetried) {
-  Receiver receiver({400});
-  auto sink = WebhookSink::Create(Options(receiver));
+  ASSERT_NO_FATAL_FAILURE(StartReceiver({400}));
+  auto sink = WebhookSink::Create(Options());
   ASSERT_TRUE(sink.ok()) << sink.status();
   (*sink)->Publish(CheckinEvent("ev-400"));
   ASSERT_TRUE((*sink)->Flush(std::chrono::seconds(30)));
-  EXPECT_EQ(receiver.received().size(), 1u);
+  EXPECT_EQ(receiver_->received().size(), 1u);
   EXPECT_EQ(Events("rejected"), 1);
 }
 
 TEST_F(WebhookSinkTest, ConnectionRefusedIsRetriedAndCounted) {
   WebhookOptions o;
   {
-    Receiver gone;  // take a free port, then close it
-    o.url = gone.url();
+    auto gone = HookReceiver::Start();  // take a free port, then close it
+    ASSERT_TRUE(gone.ok()) << gone.status();
+    o.url = (*gone)->url();
   }
   o.max_retries = 2;
   o.retry_base_delay = std::chrono::milliseconds(5);
@@ -243,23 +191,23 @@ TEST_F(WebhookSinkTest, ConnectionRefusedIsRetriedAndCounted) {
 }
 
 TEST_F(WebhookSinkTest, FullQueueDropsOldest) {
-  Receiver receiver;
-  receiver.SetBlocked(true);
-  WebhookOptions o = Options(receiver);
+  ASSERT_NO_FATAL_FAILURE(StartReceiver());
+  receiver_->SetBlocked(true);
+  WebhookOptions o = Options();
   o.queue_size = 3;
   auto sink = WebhookSink::Create(o);
   ASSERT_TRUE(sink.ok()) << sink.status();
   (*sink)->Publish(CheckinEvent("first"));
   // Wait until the worker holds "first" (blocked in the receiver), so the queue is empty.
-  for (int i = 0; i < 500 && receiver.received().empty(); ++i) {
+  for (int i = 0; i < 500 && receiver_->received().empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_EQ(receiver.received().size(), 1u);
+  ASSERT_EQ(receiver_->received().size(), 1u);
   for (int i = 0; i < 6; ++i) (*sink)->Publish(CheckinEvent("q" + std::to_string(i)));
   EXPECT_EQ(Events("dropped"), 3);
-  receiver.SetBlocked(false);
+  receiver_->SetBlocked(false);
   ASSERT_TRUE((*sink)->Flush(std::chrono::seconds(30)));
-  auto got = receiver.received();
+  auto got = receiver_->received();
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(nlohmann::json::parse(got[1].body)["event_id"], "q3");
   EXPECT_EQ(nlohmann::json::parse(got[2].body)["event_id"], "q4");
@@ -267,14 +215,14 @@ TEST_F(WebhookSinkTest, FullQueueDropsOldest) {
 }
 
 TEST_F(WebhookSinkTest, PublishNeverWaitsForTheReceiver) {
-  Receiver receiver;
-  receiver.SetBlocked(true);
-  auto sink = WebhookSink::Create(Options(receiver));
+  ASSERT_NO_FATAL_FAILURE(StartReceiver());
+  receiver_->SetBlocked(true);
+  auto sink = WebhookSink::Create(Options());
   ASSERT_TRUE(sink.ok()) << sink.status();
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 1000; ++i) (*sink)->Publish(CheckinEvent("e" + std::to_string(i)));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
-  receiver.SetBlocked(false);
+  receiver_->SetBlocked(false);
 }
 
 TEST(WebhookSinkCreateTest, RefusesBadOptions) {

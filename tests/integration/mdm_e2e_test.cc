@@ -18,25 +18,19 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
+#include <optional>
 
 #include "base/encoding.h"
-#include "base/metrics.h"
-#include "base/random.h"
-#include "http/router.h"
-#include "http/server.h"
 #include "mdm/command.h"
 #include "mdm/plist_util.h"
 #include "pki/key.h"
 #include "pki/x509.h"
-#include "push/testing/fake_apns_process.h"
 #include "push/testing/test_pki.h"
-#include "storage/testing.h"
 #include "tests/devicesim/device_sim.h"
 #include "tests/integration/custos_process.h"
+#include "tests/integration/mdm_fixture.h"
+#include "webhook/testing/hook_receiver.h"
 #include "webhook/webhook.h"
 
 namespace custos::testing {
@@ -47,77 +41,11 @@ using devicesim::Device;
 using devicesim::DeviceOptions;
 using devicesim::ReceivedCommand;
 using Json = nlohmann::json;
+using webhook::testing::HookReceiver;
 
 constexpr char kTopic[] = "com.apple.mgmt.External.e2e-8a7c0a52-3d3f-4c55-9a0e-5b1f2f0c9d11";
 constexpr char kApiKey[] = "e2e-api-key-0123456789abcdef";
 constexpr char kWebhookSecret[] = "e2e-webhook-secret-5f1d";
-
-// A loopback webhook receiver (custos' own HTTP server in this process) that keeps every event
-// whose X-Custos-Signature verifies, and counts those that do not.
-class WebhookReceiver {
- public:
-  WebhookReceiver() {
-    router_.Add("POST", "/hook", [this](const http::Request& r) {
-      std::lock_guard<std::mutex> lock(mu_);
-      std::string signature(r.Header(webhook::kSignatureHeader).value_or(""));
-      if (signature != webhook::SignatureHeaderValue(kWebhookSecret, r.body)) {
-        ++bad_signatures_;
-      } else {
-        events_.push_back(Json::parse(r.body, nullptr, false));
-      }
-      return http::Response::Text(200, "ok");
-    });
-    ServerConfig server;
-    server.listen = "127.0.0.1:0";
-    server.threads = 1;
-    auto s = http::HttpServer::Create(HttpConfig{}, server, TlsConfig{}, &router_,
-                                      Random::Secure(), &registry_);
-    EXPECT_TRUE(s.ok()) << s.status();
-    if (!s.ok()) return;
-    server_ = *std::move(s);
-    EXPECT_TRUE(server_->Start().ok());
-  }
-  ~WebhookReceiver() {
-    if (server_) server_->Stop();
-  }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(server_ ? server_->ports().http : 0) + "/hook";
-  }
-  int bad_signatures() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return bad_signatures_;
-  }
-  // The events about `udid` that satisfy `match`, after waiting up to 10 s for at least one.
-  template <typename Match>
-  std::vector<Json> WaitFor(const std::string& udid, Match match) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    std::vector<Json> found;
-    do {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        found.clear();
-        for (const Json& e : events_) {
-          const Json& sub = e.contains("acknowledge_event") ? e["acknowledge_event"]
-                                                            : e.value("checkin_event", Json());
-          if (sub.is_object() && sub.value("udid", "") == udid && match(e, sub)) {
-            found.push_back(e);
-          }
-        }
-      }
-      if (!found.empty()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    } while (std::chrono::steady_clock::now() < deadline);
-    return found;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<Json> events_;
-  int bad_signatures_ = 0;
-  metrics::Registry registry_;
-  http::Router router_;
-  std::unique_ptr<http::HttpServer> server_;
-};
 
 // A free loopback port (bound then released: the server binds it right after).
 int FreePort() {
@@ -132,10 +60,6 @@ int FreePort() {
   int port = ntohs(a.sin_port);
   close(fd);
   return port;
-}
-
-void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
 }
 
 std::string CommandPlist(std::string_view uuid, std::string_view request_type) {
@@ -162,23 +86,9 @@ std::string ParamName(const ::testing::TestParamInfo<Param>& info) {
 class MdmE2eTest : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override {
-    if (GetParam().driver == "postgres" && !PostgresAvailable()) {
-      GTEST_SKIP() << "PostgreSQL not available (run under scripts/with-postgres.sh)";
-    }
-    // The push certificate for kTopic and the fake APNs that requires it.
-    auto push_ca = push::testing::MakeCa("e2e push CA");
-    ASSERT_TRUE(push_ca.ok()) << push_ca.status();
-    auto now = std::chrono::system_clock::now();
-    auto push_cert = push::testing::MakePushCert(*push_ca, kTopic, now - std::chrono::hours(1),
-                                                 now + std::chrono::hours(24 * 30));
-    ASSERT_TRUE(push_cert.ok()) << push_cert.status();
-    push_pem_ = push_cert->cert_pem + push_cert->key_pem;
-    push::testing::FakeApnsProcess::Options apns_options;
-    apns_options.dir = dir_.path();
-    apns_options.client_ca_pem = push_ca->cert_pem;
-    auto apns = push::testing::FakeApnsProcess::Start(apns_options);
-    ASSERT_TRUE(apns.ok()) << apns.status();
-    apns_ = std::move(apns).value();
+    auto webhook = HookReceiver::Start();
+    ASSERT_TRUE(webhook.ok()) << webhook.status();
+    webhook_ = std::move(webhook).value();
 
     // custos' TLS listener certificate (mTLS mode), from a throw-away CA the devices trust.
     auto tls_ca = push::testing::MakeCa("e2e TLS CA");
@@ -186,49 +96,23 @@ class MdmE2eTest : public ::testing::TestWithParam<Param> {
     auto tls_cert = push::testing::MakeServerCert(*tls_ca);
     ASSERT_TRUE(tls_cert.ok());
     tls_ca_pem_ = tls_ca->cert_pem;
-    WriteText(dir_.path() + "/tls.pem", tls_cert->cert_pem);
-    WriteText(dir_.path() + "/tls.key", tls_cert->key_pem);
     int tls_port = FreePort();
     tls_url_ = "https://127.0.0.1:" + std::to_string(tls_port);
 
-    std::vector<std::string> args = {
-        "--data-dir", dir_.path(),
-        "--set", std::string("enroll.topic=") + kTopic,
-        "--set", std::string("api.key=") + kApiKey,
-        "--set", "push.apns_url=" + apns_->url(),
-        "--set", "push.ca_file=" + apns_->server_ca_file(),
+    MdmFixture::Options o;
+    o.topic = kTopic;
+    o.api_key = kApiKey;
+    o.driver = GetParam().driver;
+    o.fake_apns = true;
+    o.args = {
         "--set", "http.trusted_proxies=127.0.0.1",
         "--set", "tls.listen=127.0.0.1:" + std::to_string(tls_port),
-        "--set", "tls.cert_file=" + dir_.path() + "/tls.pem",
-        "--set", "tls.key_file=" + dir_.path() + "/tls.key",
-        "--set", "webhook.url=" + webhook_.url(),
+        "--set", "tls.cert_file=" + mdm_.WriteFile("tls.pem", tls_cert->cert_pem),
+        "--set", "tls.key_file=" + mdm_.WriteFile("tls.key", tls_cert->key_pem),
+        "--set", "webhook.url=" + webhook_->url(),
         "--set", std::string("webhook.secret=") + kWebhookSecret,
     };
-    if (GetParam().driver == "postgres") {
-      auto dsn = CreateTestPostgresDatabase();
-      ASSERT_TRUE(dsn.ok()) << dsn.status();
-      env_ = {"CUSTOS_STORAGE_DRIVER=postgres", "CUSTOS_STORAGE_DSN=" + *dsn};
-    }
-    auto server = CustosServer::Start(args, env_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(server).value();
-
-    // Install the push certificate (NanoMDM's PUT /v1/pushcert).
-    auto installed = Api("PUT", "/v1/pushcert", push_pem_);
-    ASSERT_TRUE(installed.ok()) << installed.status();
-    ASSERT_EQ(installed->status, 200) << installed->body << server_->Log();
-  }
-
-  void TearDown() override {
-    if (server_ && HasFailure()) {
-      std::cerr << "---- custos log ----\n" << server_->Log() << "--------------------\n";
-    }
-  }
-
-  StatusOr<HttpReply> Api(const std::string& method, const std::string& path,
-                          const std::string& body = "") {
-    return HttpRequest(server_->url() + path, method, body,
-                       {std::string("Authorization: Bearer ") + kApiKey});
+    ASSERT_NO_FATAL_FAILURE(mdm_.Start(o));
   }
 
   std::unique_ptr<Device> NewDevice(AuthMode auth) {
@@ -238,29 +122,19 @@ class MdmE2eTest : public ::testing::TestWithParam<Param> {
       o.base_url = tls_url_;
       o.server_ca_pem = tls_ca_pem_;
     } else {
-      o.base_url = server_->url();
+      o.base_url = mdm_.url();
     }
     return std::make_unique<Device>(o);
   }
 
   // Profile, SCEP, Authenticate, TokenUpdate.
-  void Enroll(Device& d) {
-    ASSERT_TRUE(d.DownloadProfile(server_->url() + "/mdm/enroll").ok());
-    EXPECT_EQ(d.profile().topic, kTopic);
-    Status scep = d.EnrollScep();
-    ASSERT_TRUE(scep.ok()) << scep;
-    auto a = d.Authenticate();
-    ASSERT_TRUE(a.ok()) << a.status();
-    ASSERT_EQ(a->status, 200) << a->body;
-    auto t = d.TokenUpdate();
-    ASSERT_TRUE(t.ok()) << t.status();
-    ASSERT_EQ(t->status, 200) << t->body;
-  }
+  void Enroll(Device& d) { mdm_.Enroll(d, "/mdm/enroll", kTopic); }
 
   // PUT /v1/enqueue/{id} (NanoMDM): the NanoMDM JSON reply.
   Json Enqueue(const std::string& id, const std::string& uuid, const std::string& type,
                bool nopush = false) {
-    auto r = Api("PUT", "/v1/enqueue/" + id + (nopush ? "?nopush=1" : ""), CommandPlist(uuid, type));
+    auto r = mdm_.Api("PUT", "/v1/enqueue/" + id + (nopush ? "?nopush=1" : ""),
+                      CommandPlist(uuid, type), /*content_type=*/"");
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return Json();
     EXPECT_EQ(r->status, 200) << r->body;
@@ -269,7 +143,7 @@ class MdmE2eTest : public ::testing::TestWithParam<Param> {
 
   // The command list of an enrollment, by command UUID.
   Json CommandByUuid(const std::string& id, const std::string& uuid) {
-    auto r = Api("GET", "/v1/enrollments/" + id + "/commands");
+    auto r = mdm_.Api("GET", "/v1/enrollments/" + id + "/commands");
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok() || r->status != 200) return Json();
     Json list = Json::parse(r->body, nullptr, false);
@@ -280,36 +154,42 @@ class MdmE2eTest : public ::testing::TestWithParam<Param> {
     return Json();
   }
 
-  // Pushes the fake APNs recorded for `token_hex`, after waiting up to `wait` for `at_least`.
-  std::vector<Json> PushesFor(const std::string& token_hex, size_t at_least,
-                              std::chrono::seconds wait = std::chrono::seconds(10)) {
-    auto deadline = std::chrono::steady_clock::now() + wait;
-    std::vector<Json> found;
-    do {
-      found.clear();
-      for (const Json& p : apns_->Pushes()) {
-        if (p.value("token", "") == token_hex) found.push_back(p);
-      }
-      if (found.size() >= at_least) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } while (std::chrono::steady_clock::now() < deadline);
-    return found;
+  // The webhook events about `udid` whose X-Custos-Signature verifies and that satisfy `match`,
+  // after waiting up to 10 s for at least one.
+  template <typename Match>
+  std::vector<Json> WebhookEvents(const std::string& udid, Match match) {
+    auto about_udid = [&](const HookReceiver::Received& r) {
+      if (!SignatureValid(r)) return false;
+      const Json& e = r.json;
+      const Json& sub = e.contains("acknowledge_event") ? e["acknowledge_event"]
+                                                        : e.value("checkin_event", Json());
+      return sub.is_object() && sub.value("udid", "") == udid && match(e, sub);
+    };
+    std::vector<Json> events;
+    for (const HookReceiver::Received& r : webhook_->WaitFor(1, about_udid)) {
+      events.push_back(r.json);
+    }
+    return events;
+  }
+  static bool SignatureValid(const HookReceiver::Received& r) {
+    return r.signature == webhook::SignatureHeaderValue(kWebhookSecret, r.body);
+  }
+  int BadSignatures() {
+    int bad = 0;
+    for (const auto& r : webhook_->received()) bad += SignatureValid(r) ? 0 : 1;
+    return bad;
   }
 
-  TempDir dir_;
-  WebhookReceiver webhook_;
-  std::vector<std::string> env_;  // the store, for CLI commands beside the server
-  std::string push_pem_;
+  std::unique_ptr<HookReceiver> webhook_;  // outlives the server
+  MdmFixture mdm_;
   std::string tls_ca_pem_;
   std::string tls_url_;
-  std::unique_ptr<push::testing::FakeApnsProcess> apns_;
-  std::unique_ptr<CustosServer> server_;
 };
 
 TEST_P(MdmE2eTest, EnqueuePushIdleAcknowledged) {
   auto d = NewDevice(GetParam().auth);
   ASSERT_NO_FATAL_FAILURE(Enroll(*d));
-  auto e = Api("GET", "/v1/enrollments/" + d->udid());
+  auto e = mdm_.Api("GET", "/v1/enrollments/" + d->udid());
   ASSERT_TRUE(e.ok());
   ASSERT_EQ(e->status, 200) << e->body;
   Json enrollment = Json::parse(e->body, nullptr, false);
@@ -321,7 +201,7 @@ TEST_P(MdmE2eTest, EnqueuePushIdleAcknowledged) {
   EXPECT_EQ(reply.value("command_uuid", ""), uuid) << reply.dump();
 
   // One push, with the device's PushMagic.
-  std::vector<Json> pushes = PushesFor(d->push_token_hex(), 1);
+  std::vector<Json> pushes = mdm_.PushesFor(d->push_token_hex(), 1);
   ASSERT_EQ(pushes.size(), 1u);
   Json body = Json::parse(pushes[0].value("body", "{}"), nullptr, false);
   EXPECT_EQ(body.value("mdm", ""), d->push_magic());
@@ -343,22 +223,22 @@ TEST_P(MdmE2eTest, EnqueuePushIdleAcknowledged) {
   ASSERT_FALSE(c.is_null()) << "command not listed";
   EXPECT_EQ(c.value("status", ""), "Acknowledged") << c.dump();
   EXPECT_FALSE(c["result"].is_null()) << c.dump();
-  EXPECT_EQ(pushes.size(), PushesFor(d->push_token_hex(), 2, std::chrono::seconds(0)).size())
+  EXPECT_EQ(pushes.size(), mdm_.PushesFor(d->push_token_hex(), 2, std::chrono::seconds(0)).size())
       << "one enqueue, one push";
 
   // The webhook saw the whole flow, signed, with the device's own bytes as raw_payload.
   auto topic_is = [](const char* topic) {
     return [topic](const Json& e, const Json&) { return e.value("topic", "") == topic; };
   };
-  auto authenticate = webhook_.WaitFor(d->udid(), topic_is("mdm.Authenticate"));
+  auto authenticate = WebhookEvents(d->udid(), topic_is("mdm.Authenticate"));
   ASSERT_EQ(authenticate.size(), 1u);
   auto raw = Base64Decode(authenticate[0]["checkin_event"].value("raw_payload", ""));
   ASSERT_TRUE(raw.ok());
   EXPECT_NE(raw->find("<string>Authenticate</string>"), std::string::npos) << *raw;
   // MicroMDM's enrollment_id is only for User Enrollment; a device channel is named by its UDID.
   EXPECT_FALSE(authenticate[0]["checkin_event"].contains("enrollment_id")) << authenticate[0];
-  EXPECT_EQ(webhook_.WaitFor(d->udid(), topic_is("mdm.TokenUpdate")).size(), 1u);
-  auto acknowledged = webhook_.WaitFor(d->udid(), [&](const Json& e, const Json& sub) {
+  EXPECT_EQ(WebhookEvents(d->udid(), topic_is("mdm.TokenUpdate")).size(), 1u);
+  auto acknowledged = WebhookEvents(d->udid(), [&](const Json& e, const Json& sub) {
     return e.value("topic", "") == "mdm.Connect" && sub.value("status", "") == "Acknowledged";
   });
   ASSERT_EQ(acknowledged.size(), 1u);
@@ -366,10 +246,10 @@ TEST_P(MdmE2eTest, EnqueuePushIdleAcknowledged) {
   raw = Base64Decode(acknowledged[0]["acknowledge_event"].value("raw_payload", ""));
   ASSERT_TRUE(raw.ok());
   EXPECT_NE(raw->find(uuid), std::string::npos) << *raw;
-  EXPECT_FALSE(webhook_.WaitFor(d->udid(), [](const Json& e, const Json& sub) {
+  EXPECT_FALSE(WebhookEvents(d->udid(), [](const Json& e, const Json& sub) {
     return e.value("topic", "") == "mdm.Connect" && sub.value("status", "") == "Idle";
   }).empty());
-  EXPECT_EQ(webhook_.bad_signatures(), 0);
+  EXPECT_EQ(BadSignatures(), 0);
 }
 
 TEST_P(MdmE2eTest, NotNowAndError) {
@@ -430,7 +310,7 @@ TEST_P(MdmE2eTest, CertificateReuseAndForeignIdentityRefused) {
   auto a = NewDevice(GetParam().auth);
   ASSERT_NO_FATAL_FAILURE(Enroll(*a));
   auto b = NewDevice(GetParam().auth);
-  ASSERT_TRUE(b->DownloadProfile(server_->url() + "/mdm/enroll").ok());
+  ASSERT_TRUE(b->DownloadProfile(mdm_.url() + "/mdm/enroll").ok());
   ASSERT_TRUE(b->EnrollScep().ok());
   // B presents A's identity (a certificate associated with another enrollment).
   EvpPkeyPtr b_key(b->key());
@@ -441,7 +321,7 @@ TEST_P(MdmE2eTest, CertificateReuseAndForeignIdentityRefused) {
   auto reuse = b->Authenticate();
   ASSERT_TRUE(reuse.ok());
   EXPECT_EQ(reuse->status, 400) << reuse->body;
-  auto lookup = Api("GET", "/v1/enrollments/" + b->udid());
+  auto lookup = mdm_.Api("GET", "/v1/enrollments/" + b->udid());
   ASSERT_TRUE(lookup.ok());
   EXPECT_EQ(lookup->status, 404) << "nothing stored for a refused device: " << lookup->body;
   // With its own identity B enrols fine; A's later requests still work.
@@ -466,7 +346,7 @@ TEST_P(MdmE2eTest, CertificateReuseAndForeignIdentityRefused) {
   auto foreign = BuildCertificate(t, key->get(), nullptr, key->get());
   ASSERT_TRUE(foreign.ok());
   auto c = NewDevice(GetParam().auth);
-  ASSERT_TRUE(c->DownloadProfile(server_->url() + "/mdm/enroll").ok());
+  ASSERT_TRUE(c->DownloadProfile(mdm_.url() + "/mdm/enroll").ok());
   c->SetIdentity(key->get(), foreign->get());
   auto refused = c->Authenticate();
   if (GetParam().auth == AuthMode::kMutualTls && !refused.ok()) {
@@ -483,7 +363,7 @@ TEST_P(MdmE2eTest, CheckOutDisablesTheEnrollment) {
   auto out = d->CheckOut();
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->status, 200) << out->body;
-  auto e = Api("GET", "/v1/enrollments/" + d->udid());
+  auto e = mdm_.Api("GET", "/v1/enrollments/" + d->udid());
   ASSERT_TRUE(e.ok());
   ASSERT_EQ(e->status, 200) << e->body;
   EXPECT_EQ(Json::parse(e->body, nullptr, false).value("enabled", true), false) << e->body;
@@ -500,13 +380,12 @@ TEST_P(MdmE2eInspectTest, InspectMdmSignature) {
   ASSERT_NO_FATAL_FAILURE(Enroll(*d));
   auto idle = d->SignedIdle();
   ASSERT_TRUE(idle.ok());
-  const std::string header = dir_.path() + "/header.txt";
-  const std::string body = dir_.path() + "/body.plist";
-  WriteText(header, "Mdm-Signature: " + idle->signature + "\n");
-  WriteText(body, idle->body);
+  const std::string header =
+      mdm_.WriteFile("header.txt", "Mdm-Signature: " + idle->signature + "\n");
+  const std::string body = mdm_.WriteFile("body.plist", idle->body);
   auto r = RunCustos({"inspect", "mdm-signature", "--header", header, "--body", body,
-                      "--data-dir", dir_.path()},
-                     std::chrono::seconds(60), env_);
+                      "--data-dir", mdm_.dir()},
+                     std::chrono::seconds(60), mdm_.env());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("signature: valid"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("digest: sha256"), std::string::npos) << r.out;
@@ -515,10 +394,10 @@ TEST_P(MdmE2eInspectTest, InspectMdmSignature) {
   EXPECT_NE(r.out.find("chain: trusted"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("enrollment: " + d->udid()), std::string::npos) << r.out;
 
-  WriteText(body, idle->body + "tampered");
+  mdm_.WriteFile("body.plist", idle->body + "tampered");
   r = RunCustos({"inspect", "mdm-signature", "--header", header, "--body", body, "--data-dir",
-                 dir_.path()},
-                std::chrono::seconds(60), env_);
+                 mdm_.dir()},
+                std::chrono::seconds(60), mdm_.env());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_NE(r.out.find("signature: invalid"), std::string::npos) << r.out;
 
@@ -526,8 +405,8 @@ TEST_P(MdmE2eInspectTest, InspectMdmSignature) {
   std::string vector = std::string(src == nullptr ? "." : src) +
                        "/../shared/vectors/nanomdm/cryptoutil-extracted/Mdm-Signature.1.header.b64.txt";
   r = RunCustos({"inspect", "mdm-signature", "--header", vector, "--body", body, "--data-dir",
-                 dir_.path()},
-                std::chrono::seconds(60), env_);
+                 mdm_.dir()},
+                std::chrono::seconds(60), mdm_.env());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_NE(r.out.find("digest: sha1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("chain: untrusted ("), std::string::npos) << r.out;

@@ -10,13 +10,13 @@
 // is issued on a refusal (the certificate count stays the same).
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "pki/key.h"
 #include "pki/x509.h"
 #include "tests/devicesim/device_sim.h"
 #include "tests/integration/custos_process.h"
+#include "tests/integration/mdm_fixture.h"
 
 namespace custos::testing {
 namespace {
@@ -37,32 +37,23 @@ class OtaE2eTest : public ::testing::Test {
     auto apple = devicesim::MakeFakeAppleDevicePki(kUdid);
     ASSERT_TRUE(apple.ok()) << apple.status();
     apple_ = std::move(*apple);
-    std::ofstream(dir_.path() + "/apple-roots.pem") << apple_.root_pem;
-    auto server = CustosServer::Start({
-        "--data-dir", dir_.path(),
-        "--set", std::string("enroll.topic=") + kTopic,
-        "--set", std::string("api.key=") + kApiKey,
-        "--set", "dep.device_ca_file=" + dir_.path() + "/apple-roots.pem",
-    });
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
+    MdmFixture::Options options;
+    options.topic = kTopic;
+    options.api_key = kApiKey;
+    options.args = {"--set",
+                    "dep.device_ca_file=" + mdm_.WriteFile("apple-roots.pem", apple_.root_pem)};
+    ASSERT_NO_FATAL_FAILURE(mdm_.Start(options));
     DeviceOptions o;
     o.udid = kUdid;
     o.serial = "F2LXK0AAHG7F";
-    o.base_url = server_->url();
+    o.base_url = mdm_.url();
     device_ = std::make_unique<Device>(o);
     ota_ = std::make_unique<OtaEnrollment>(device_.get(), &apple_);
   }
 
-  void TearDown() override {
-    if (server_ && HasFailure()) {
-      std::cerr << "---- custos log ----\n" << server_->Log() << "--------------------\n";
-    }
-  }
-
   // How many certificates custos has issued (`custos cert list --json` beside the server).
   size_t IssuedCount() {
-    CommandResult r = RunCustos({"cert", "list", "--json", "--limit", "10000", "--data-dir", dir_.path()});
+    CommandResult r = RunCustos({"cert", "list", "--json", "--limit", "10000", "--data-dir", mdm_.dir()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     Json j = Json::parse(r.out, nullptr, false);
     EXPECT_TRUE(j.is_array()) << r.out;
@@ -71,7 +62,7 @@ class OtaE2eTest : public ::testing::Test {
 
   // True when the server log has a line containing all of `parts`.
   bool LogHas(std::initializer_list<std::string_view> parts) {
-    const std::string log = server_->Log();
+    const std::string log = mdm_.server().Log();
     size_t start = 0;
     while (start < log.size()) {
       size_t end = log.find('\n', start);
@@ -85,18 +76,17 @@ class OtaE2eTest : public ::testing::Test {
     return false;
   }
 
-  TempDir dir_;
   FakeAppleDevicePki apple_;
-  std::unique_ptr<CustosServer> server_;
+  MdmFixture mdm_;
   std::unique_ptr<Device> device_;
   std::unique_ptr<OtaEnrollment> ota_;
 };
 
 TEST_F(OtaE2eTest, PhasesOneToThreeThenEnrolAndCheckIn) {
-  Status s = ota_->FetchProfileService(server_->url() + "/mdm/ota");
+  Status s = ota_->FetchProfileService(mdm_.url() + "/mdm/ota");
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_TRUE(ota_->payload().signed_profile);
-  EXPECT_EQ(ota_->payload().url, server_->url() + "/mdm/ota");
+  EXPECT_EQ(ota_->payload().url, mdm_.url() + "/mdm/ota");
   EXPECT_FALSE(ota_->payload().challenge.empty());
 
   s = ota_->Phase2();
@@ -109,7 +99,7 @@ TEST_F(OtaE2eTest, PhasesOneToThreeThenEnrolAndCheckIn) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_TRUE(device_->profile().signed_profile);
   EXPECT_EQ(device_->profile().topic, kTopic);
-  EXPECT_EQ(device_->profile().server_url, server_->url() + "/mdm/connect");
+  EXPECT_EQ(device_->profile().server_url, mdm_.url() + "/mdm/connect");
   EXPECT_TRUE(LogHas({"ota: phase 3", kUdid, ota_identity}));
 
   // The MDM enrollment itself, with the identity of the decrypted profile.
@@ -125,14 +115,13 @@ TEST_F(OtaE2eTest, PhasesOneToThreeThenEnrolAndCheckIn) {
   auto idle = device_->Idle();
   ASSERT_TRUE(idle.ok()) << idle.status();
   EXPECT_EQ(idle->status, 200) << idle->body;
-  auto e = HttpRequest(server_->url() + "/v1/enrollments/" + std::string(kUdid), "GET", "",
-                       {std::string("Authorization: Bearer ") + kApiKey});
+  auto e = mdm_.Api("GET", "/v1/enrollments/" + std::string(kUdid), "", /*content_type=*/"");
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->status, 200) << e->body;
 }
 
 TEST_F(OtaE2eTest, Phase2RefusesBadSignatureForeignCaAndSpentChallenge) {
-  ASSERT_TRUE(ota_->FetchProfileService(server_->url() + "/mdm/ota").ok());
+  ASSERT_TRUE(ota_->FetchProfileService(mdm_.url() + "/mdm/ota").ok());
   const std::string challenge = ota_->payload().challenge;
   const size_t issued = IssuedCount();
 
@@ -176,7 +165,7 @@ TEST_F(OtaE2eTest, Phase2RefusesBadSignatureForeignCaAndSpentChallenge) {
 }
 
 TEST_F(OtaE2eTest, Phase3RefusesForeignIdentityAndSpentSession) {
-  ASSERT_TRUE(ota_->FetchProfileService(server_->url() + "/mdm/ota").ok());
+  ASSERT_TRUE(ota_->FetchProfileService(mdm_.url() + "/mdm/ota").ok());
   const std::string challenge = ota_->payload().challenge;
   ASSERT_TRUE(ota_->Phase2().ok());
 

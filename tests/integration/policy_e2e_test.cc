@@ -14,21 +14,17 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "attest/testdata/fake_attestation.h"
-#include "base/metrics.h"
-#include "base/random.h"
 #include "dep/testing.h"
-#include "http/router.h"
-#include "http/server.h"
 #include "pki/test_support.h"
 #include "push/testing/test_pki.h"
 #include "tests/abmsim/abmsim.h"
 #include "tests/devicesim/device_sim.h"
 #include "tests/integration/custos_process.h"
+#include "tests/integration/mdm_fixture.h"
+#include "webhook/testing/hook_receiver.h"
 
 namespace custos::testing {
 namespace {
@@ -39,6 +35,7 @@ using devicesim::AttestationBreakage;
 using devicesim::Device;
 using devicesim::DeviceOptions;
 using Json = nlohmann::json;
+using webhook::testing::HookReceiver;
 
 constexpr char kTopic[] = "com.apple.mgmt.External.policy-5b1c2d3e-0f4a-4b6c-8d9e-0a1b2c3d4e5f";
 constexpr char kApiKey[] = "policy-e2e-api-key";
@@ -46,60 +43,13 @@ constexpr char kEligibleSerial[] = "C02POLICY001";
 constexpr char kOldPhoneSerial[] = "C02POLICY009";
 constexpr char kUnknownSerial[] = "C02NOTINABM1";
 
-// Collects the webhook events custos POSTs (no signature secret configured).
-class EventCollector {
- public:
-  EventCollector() {
-    router_.Add("POST", "/hook", [this](const http::Request& r) {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(Json::parse(r.body, nullptr, false));
-      return http::Response::Text(200, "ok");
-    });
-    ServerConfig server;
-    server.listen = "127.0.0.1:0";
-    server.threads = 1;
-    auto s = http::HttpServer::Create(HttpConfig{}, server, TlsConfig{}, &router_,
-                                      Random::Secure(), &registry_);
-    EXPECT_TRUE(s.ok()) << s.status();
-    if (!s.ok()) return;
-    server_ = *std::move(s);
-    EXPECT_TRUE(server_->Start().ok());
-  }
-  ~EventCollector() {
-    if (server_) server_->Stop();
-  }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(server_ ? server_->ports().http : 0) + "/hook";
-  }
-  // The enroll.Refused events so far, after waiting up to 10 s for at least `n`.
-  std::vector<Json> Refusals(size_t n) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    std::vector<Json> found;
-    do {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        found.clear();
-        for (const Json& e : events_) {
-          if (e.is_object() && e.value("topic", "") == "enroll.Refused") found.push_back(e);
-        }
-      }
-      if (found.size() >= n) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    } while (std::chrono::steady_clock::now() < deadline);
-    return found;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<Json> events_;
-  metrics::Registry registry_;
-  http::Router router_;
-  std::unique_ptr<http::HttpServer> server_;
-};
-
 class PolicyE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    auto events = HookReceiver::Start();
+    ASSERT_TRUE(events.ok()) << events.status();
+    events_ = std::move(events).value();
+
     // Serials known from ABM: a sync against the simulator through the CLI, before serving.
     auto sim = abmsim::AbmSimulator::Start(DepTokens{"CKP", "CS-CKP", "AT-CKP", "AS-CKP", std::nullopt});
     ASSERT_TRUE(sim.ok()) << sim.status();
@@ -130,24 +80,24 @@ class PolicyE2eTest : public ::testing::Test {
     ASSERT_TRUE(attestation_ca.ok()) << attestation_ca.status();
     attestation_ca_ = *std::move(attestation_ca);
 
-    std::vector<std::string> args = Args({
-        "--set", std::string("enroll.topic=") + kTopic,
-        "--set", std::string("api.key=") + kApiKey,
+    MdmFixture::Options o;
+    o.topic = kTopic;
+    o.api_key = kApiKey;
+    o.env = env_;
+    o.args = {
         "--set", "dep.base_url=" + abm_->base_url(),
         "--set", "dep.sync_interval=0",
         "--set", "dep.device_ca_file=" + files_.File("device-roots.pem", device_root_.cert_pem),
         "--set", "acme.extra_attestation_roots=" +
                      files_.File("attestation-root.pem", attestation_ca_.RootPem()),
-        "--set", "webhook.url=" + events_.url(),
-    });
-    auto server = CustosServer::Start(args, env_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+        "--set", "webhook.url=" + events_->url(),
+    };
+    ASSERT_NO_FATAL_FAILURE(mdm_.Start(o));
   }
 
   std::vector<std::string> Args(std::vector<std::string> a) {
     a.push_back("--data-dir");
-    a.push_back(data_.path());
+    a.push_back(mdm_.dir());
     return a;
   }
 
@@ -161,17 +111,11 @@ class PolicyE2eTest : public ::testing::Test {
   }
   // The ABM enrollment profile for `d` (signed MachineInfo).
   Status FetchAbmProfile(Device& d) {
-    return d.DownloadAbmProfile(server_->url() + "/mdm/enroll", device_leaf_.key.get(),
+    return d.DownloadAbmProfile(mdm_.url() + "/mdm/enroll", device_leaf_.key.get(),
                                 device_leaf_.cert.get());
   }
   Json Api(const std::string& method, const std::string& path, const std::string& body = "") {
-    auto r = HttpRequest(server_->url() + path, method, body,
-                         {std::string("Authorization: Bearer ") + kApiKey,
-                          "Content-Type: application/json"});
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return Json();
-    EXPECT_EQ(r->status, 200) << method << " " << path << ": " << r->body;
-    return Json::parse(r->body, nullptr, false);
+    return mdm_.ApiJson(method, path, body);
   }
   void SetPolicy(bool on) {
     Json j = Api("PUT", "/v1/policy", Json{{"require_hardware_attestation", on}}.dump());
@@ -183,6 +127,12 @@ class PolicyE2eTest : public ::testing::Test {
     if (!list.is_array() || list.size() != 1 || !list[0].is_object()) return Json::object();
     return list[0];
   }
+  // The enroll.Refused webhook events so far, after waiting up to 10 s for at least `n`.
+  std::vector<HookReceiver::Received> Refusals(size_t n) {
+    return events_->WaitFor(n, [](const HookReceiver::Received& r) {
+      return r.json.is_object() && r.json.value("topic", "") == "enroll.Refused";
+    });
+  }
   AcmeEnrollOptions Acme(AttestationBreakage breakage = AttestationBreakage::kNone) {
     AcmeEnrollOptions o;
     o.attestation_ca = &attestation_ca_;
@@ -190,14 +140,13 @@ class PolicyE2eTest : public ::testing::Test {
     return o;
   }
 
-  TempDir data_;
   testing_support::TempDir files_;
   std::vector<std::string> env_ = {"CUSTOS_CA_PASSPHRASE=policy e2e passphrase"};
   std::unique_ptr<abmsim::AbmSimulator> abm_;
   push::testing::KeyAndCert device_root_, device_leaf_;
   attest::testing::FakeAttestationCa attestation_ca_;
-  EventCollector events_;
-  std::unique_ptr<CustosServer> server_;
+  std::unique_ptr<HookReceiver> events_;  // outlives the server
+  MdmFixture mdm_;
 };
 
 TEST_F(PolicyE2eTest, SettingOffChangesNothing) {
@@ -211,16 +160,16 @@ TEST_F(PolicyE2eTest, SettingOffChangesNothing) {
   ASSERT_TRUE(d->EnrollScep().ok());
   auto a = d->Authenticate();
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->status, 200) << a->body << server_->Log();
+  EXPECT_EQ(a->status, 200) << a->body << mdm_.server().Log();
   Json e = Enrollment(d->udid());
   EXPECT_EQ(e.value("hardware_attested", true), false) << e.dump();
 
   // Manual enrollment still offers attested ACME when asked, and that identity is marked.
   auto m = NewDevice("C02MANUAL001", "Mac14,2", "14.4");
-  ASSERT_TRUE(m->DownloadProfile(server_->url() + "/mdm/enroll?identity=acme").ok());
+  ASSERT_TRUE(m->DownloadProfile(mdm_.url() + "/mdm/enroll?identity=acme").ok());
   EXPECT_EQ(m->profile().identity, "acme");
   Status acme = m->EnrollAcme(Acme());
-  ASSERT_TRUE(acme.ok()) << acme << server_->Log();
+  ASSERT_TRUE(acme.ok()) << acme << mdm_.server().Log();
   a = m->Authenticate();
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->status, 200) << a->body;
@@ -238,7 +187,7 @@ TEST_F(PolicyE2eTest, SettingOffChangesNothing) {
   Json eligibility = Api("GET", std::string("/v1/policy/eligibility?serial=") + kEligibleSerial +
                                     "&product=MacBookPro18,3&os_version=14.1");
   EXPECT_EQ(eligibility.value("eligible", false), true) << eligibility.dump();
-  EXPECT_EQ(server_->Stop(), 0);
+  EXPECT_EQ(mdm_.server().Stop(), 0);
 }
 
 TEST_F(PolicyE2eTest, SettingOnRequiresAttestedAcmeFromEligibleAbmDevices) {
@@ -260,12 +209,12 @@ TEST_F(PolicyE2eTest, SettingOnRequiresAttestedAcmeFromEligibleAbmDevices) {
   EXPECT_TRUE(p.acme_hardware_bound);
   EXPECT_TRUE(p.acme_attest);
   EXPECT_FALSE(p.acme_client_identifier.empty());
-  EXPECT_NE(server_->Log().find("policy: "), std::string::npos);
+  EXPECT_NE(mdm_.server().Log().find("policy: "), std::string::npos);
   Status acme = d->EnrollAcme(Acme());
-  ASSERT_TRUE(acme.ok()) << acme << server_->Log();
+  ASSERT_TRUE(acme.ok()) << acme << mdm_.server().Log();
   auto a = d->Authenticate();
   ASSERT_TRUE(a.ok());
-  ASSERT_EQ(a->status, 200) << a->body << server_->Log();
+  ASSERT_EQ(a->status, 200) << a->body << mdm_.server().Log();
   Json e = Enrollment(d->udid());
   EXPECT_EQ(e.value("hardware_attested", false), true) << e.dump();
   auto list = RunCustos(Args({"device", "list", "--serial", kEligibleSerial}),
@@ -308,7 +257,7 @@ TEST_F(PolicyE2eTest, SettingOnRequiresAttestedAcmeFromEligibleAbmDevices) {
     EXPECT_NE(reason.find(b.reason_part), std::string::npos) << reason;
     EXPECT_FALSE(r.value("created_at", "").empty());
   }
-  EXPECT_GE(events_.Refusals(refusals).size(), refusals);
+  EXPECT_GE(Refusals(refusals).size(), refusals);
 
   // 3. Ineligible devices get SCEP and enrol: an A10 iPhone known from ABM, and an eligible
   // platform whose serial ABM never reported.
@@ -327,7 +276,7 @@ TEST_F(PolicyE2eTest, SettingOnRequiresAttestedAcmeFromEligibleAbmDevices) {
 
   // 4. The eligible device with a SCEP identity (manual profile) is refused at Authenticate.
   auto bypass = NewDevice(kEligibleSerial, "iPhone14,2", "17.4");
-  ASSERT_TRUE(bypass->DownloadProfile(server_->url() + "/mdm/enroll").ok());
+  ASSERT_TRUE(bypass->DownloadProfile(mdm_.url() + "/mdm/enroll").ok());
   ASSERT_EQ(bypass->profile().identity, "scep");
   ASSERT_TRUE(bypass->EnrollScep().ok());
   auto refused = bypass->Authenticate();
@@ -339,9 +288,9 @@ TEST_F(PolicyE2eTest, SettingOnRequiresAttestedAcmeFromEligibleAbmDevices) {
   EXPECT_EQ(all.back()["stage"], "authenticate");
   EXPECT_EQ(all.back()["udid"], bypass->udid());
   EXPECT_EQ(Enrollment(bypass->udid()), Json::object());  // nothing stored
-  std::vector<Json> hooks = events_.Refusals(refusals + 1);
+  std::vector<HookReceiver::Received> hooks = Refusals(refusals + 1);
   ASSERT_GE(hooks.size(), refusals + 1);
-  EXPECT_EQ(hooks.back()["enroll_event"]["stage"], "authenticate");
+  EXPECT_EQ(hooks.back().json["enroll_event"]["stage"], "authenticate");
   auto cli = RunCustos(Args({"policy", "refusals"}), std::chrono::seconds(60), env_);
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_NE(cli.out.find("not hardware-attested"), std::string::npos) << cli.out;
@@ -353,7 +302,7 @@ TEST_F(PolicyE2eTest, SettingOnRequiresAttestedAcmeFromEligibleAbmDevices) {
   auto again = bypass->Authenticate();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->status, 200) << again->body;
-  EXPECT_EQ(server_->Stop(), 0);
+  EXPECT_EQ(mdm_.server().Stop(), 0);
 }
 
 }  // namespace

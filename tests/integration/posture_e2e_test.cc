@@ -11,14 +11,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "attest/testdata/fake_attestation.h"
-#include "storage/testing.h"
 #include "tests/devicesim/device_sim.h"
-#include "tests/integration/custos_process.h"
+#include "tests/integration/mdm_fixture.h"
 
 namespace custos::testing {
 namespace {
@@ -34,53 +32,26 @@ constexpr char kApiKey[] = "posture-e2e-api-key-0123456789";
 class PostureE2eTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "postgres" && !PostgresAvailable()) {
-      GTEST_SKIP() << "PostgreSQL not available (run under scripts/with-postgres.sh)";
-    }
     auto now = std::chrono::system_clock::now();
     auto ca = attest::testing::MakeFakeAttestationCa(now - std::chrono::hours(24),
                                                      now + std::chrono::hours(24 * 3650));
     ASSERT_TRUE(ca.ok()) << ca.status();
     ca_ = std::make_unique<attest::testing::FakeAttestationCa>(*std::move(ca));
-    std::string root_file = dir_.path() + "/attestation-root.pem";
-    std::ofstream(root_file) << ca_->RootPem();
 
-    args_ = {"--data-dir", dir_.path(),
-             "--set", std::string("api.key=") + kApiKey,
-             "--set", "enroll.topic=com.apple.mgmt.External.posture-e2e",
-             "--set", "acme.extra_attestation_roots=" + root_file,
-             // The policy job would ask on its own right after enrollment ("initial"); this test
-             // drives every request itself.
-             "--set", "posture.check_interval=0"};
-    if (GetParam() == "postgres") {
-      auto dsn = CreateTestPostgresDatabase();
-      ASSERT_TRUE(dsn.ok()) << dsn.status();
-      env_ = {"CUSTOS_STORAGE_DRIVER=postgres", "CUSTOS_STORAGE_DSN=" + *dsn};
-    }
-    auto server = CustosServer::Start(args_, env_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(server).value();
-  }
-
-  void TearDown() override {
-    if (server_ && HasFailure()) {
-      std::cerr << "---- custos log ----\n" << server_->Log() << "--------------------\n";
-    }
-  }
-
-  StatusOr<HttpReply> Api(const std::string& method, const std::string& path,
-                          const std::string& body = "") {
-    return HttpRequest(server_->url() + path, method, body,
-                       {std::string("Authorization: Bearer ") + kApiKey,
-                        "Content-Type: application/json"});
+    MdmFixture::Options o;
+    o.topic = "com.apple.mgmt.External.posture-e2e";
+    o.api_key = kApiKey;
+    o.driver = GetParam();
+    o.args = {"--set", "acme.extra_attestation_roots=" +
+                           mdm_.WriteFile("attestation-root.pem", ca_->RootPem()),
+              // The policy job would ask on its own right after enrollment ("initial"); this
+              // test drives every request itself.
+              "--set", "posture.check_interval=0"};
+    ASSERT_NO_FATAL_FAILURE(mdm_.Start(o));
   }
 
   Json Posture(const std::string& id) {
-    auto r = Api("GET", "/v1/devices/" + id + "/posture");
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return Json();
-    EXPECT_EQ(r->status, 200) << r->body;
-    return Json::parse(r->body, nullptr, false);
+    return mdm_.ApiJson("GET", "/v1/devices/" + id + "/posture");
   }
 
   // Waits until the posture holds `n` verdicts (the server verifies asynchronously).
@@ -97,7 +68,7 @@ class PostureE2eTest : public ::testing::TestWithParam<std::string> {
 
   // POST /v1/devices/{id}/attest; returns the reply.
   HttpReply Attest(const std::string& id, bool force) {
-    auto r = Api("POST", "/v1/devices/" + id + "/attest", force ? R"({"force": true})" : "");
+    auto r = mdm_.Api("POST", "/v1/devices/" + id + "/attest", force ? R"({"force": true})" : "");
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : HttpReply();
   }
@@ -116,33 +87,23 @@ class PostureE2eTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(answered->status, 200) << answered->body;
   }
 
-  TempDir dir_;
-  std::vector<std::string> args_;
-  std::vector<std::string> env_;
   std::unique_ptr<attest::testing::FakeAttestationCa> ca_;
-  std::unique_ptr<CustosServer> server_;
+  MdmFixture mdm_;
 };
 
 TEST_P(PostureE2eTest, AttestVerifyPostureCachedAndTampered) {
   DeviceOptions o;
-  o.base_url = server_->url();
+  o.base_url = mdm_.url();
   Device d(o);
-  Status profile = d.DownloadProfile(server_->url() + "/mdm/enroll");
-  ASSERT_TRUE(profile.ok()) << profile;
-  Status scep = d.EnrollScep();
-  ASSERT_TRUE(scep.ok()) << scep;
-  auto a = d.Authenticate();
-  ASSERT_TRUE(a.ok() && a->status == 200);
-  auto t = d.TokenUpdate();
-  ASSERT_TRUE(t.ok() && t->status == 200);
+  ASSERT_NO_FATAL_FAILURE(mdm_.Enroll(d));
 
   Json before = Posture(d.udid());
   EXPECT_EQ(before["trust_level"], "low") << before.dump(2);
   EXPECT_TRUE(before["latest_verdict"].is_null());
-  EXPECT_EQ(Api("GET", "/v1/devices/NO-SUCH-DEVICE/posture")->status, 404);
-  EXPECT_EQ(Api("POST", "/v1/devices/NO-SUCH-DEVICE/attest")->status, 404);
+  EXPECT_EQ(mdm_.Api("GET", "/v1/devices/NO-SUCH-DEVICE/posture")->status, 404);
+  EXPECT_EQ(mdm_.Api("POST", "/v1/devices/NO-SUCH-DEVICE/attest")->status, 404);
   // Without the API key: 401.
-  EXPECT_EQ(HttpRequest(server_->url() + "/v1/devices/" + d.udid() + "/posture")->status, 401);
+  EXPECT_EQ(HttpRequest(mdm_.url() + "/v1/devices/" + d.udid() + "/posture")->status, 401);
 
   // 1. An administrator asks; the device answers with a fresh attestation.
   DeviceAttester attester(ca_.get());
@@ -187,8 +148,8 @@ TEST_P(PostureE2eTest, AttestVerifyPostureCachedAndTampered) {
 
   // 4. `custos device attest` in another process; the answer comes from an untrusted root.
   std::vector<std::string> cli = {"device", "attest", d.udid(), "--force", "--no-push", "--json"};
-  cli.insert(cli.end(), args_.begin(), args_.end());
-  CommandResult attest_cli = RunCustos(cli, std::chrono::seconds(60), env_);
+  cli.insert(cli.end(), mdm_.args().begin(), mdm_.args().end());
+  CommandResult attest_cli = RunCustos(cli, std::chrono::seconds(60), mdm_.env());
   ASSERT_EQ(attest_cli.exit_code, 0) << attest_cli.out << attest_cli.err;
   Json cli_made = Json::parse(attest_cli.out, nullptr, false);
   ASSERT_TRUE(cli_made.is_object()) << attest_cli.out;
@@ -210,8 +171,8 @@ TEST_P(PostureE2eTest, AttestVerifyPostureCachedAndTampered) {
 
   // `custos device posture` prints the same.
   std::vector<std::string> show = {"device", "posture", d.udid()};
-  show.insert(show.end(), args_.begin(), args_.end());
-  CommandResult posture_cli = RunCustos(show, std::chrono::seconds(60), env_);
+  show.insert(show.end(), mdm_.args().begin(), mdm_.args().end());
+  CommandResult posture_cli = RunCustos(show, std::chrono::seconds(60), mdm_.env());
   ASSERT_EQ(posture_cli.exit_code, 0) << posture_cli.out << posture_cli.err;
   EXPECT_NE(posture_cli.out.find("trust_level: untrusted"), std::string::npos) << posture_cli.out;
   EXPECT_NE(posture_cli.out.find("latest_verdict: suspicious"), std::string::npos) << posture_cli.out;
@@ -219,7 +180,7 @@ TEST_P(PostureE2eTest, AttestVerifyPostureCachedAndTampered) {
       << posture_cli.out;
 
   // The OpenAPI document describes both routes.
-  auto doc = Api("GET", "/v1/openapi.json");
+  auto doc = mdm_.Api("GET", "/v1/openapi.json");
   ASSERT_TRUE(doc.ok());
   Json openapi = Json::parse(doc->body, nullptr, false);
   EXPECT_TRUE(openapi["paths"].contains("/v1/devices/{id}/attest"));

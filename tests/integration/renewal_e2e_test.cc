@@ -18,21 +18,16 @@
 #include <openssl/x509.h>
 
 #include <chrono>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "attest/testdata/fake_attestation.h"
 #include "base/encoding.h"
 #include "base/openssl_util.h"
 #include "base/time.h"
 #include "pki/x509.h"
-#include "push/testing/fake_apns_process.h"
-#include "push/testing/test_pki.h"
 #include "storage/storage.h"
-#include "storage/testing.h"
 #include "tests/devicesim/device_sim.h"
-#include "tests/integration/custos_process.h"
+#include "tests/integration/mdm_fixture.h"
 
 namespace custos::testing {
 namespace {
@@ -46,80 +41,28 @@ using Json = nlohmann::json;
 constexpr char kTopic[] = "com.apple.mgmt.External.renewal-5a0f3c1e-8d44-4b7e-9f21-0c6a7e2d9b13";
 constexpr char kApiKey[] = "renewal-e2e-api-key-0123456789";
 
-void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
-
 class RenewalE2eTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "postgres" && !PostgresAvailable()) {
-      GTEST_SKIP() << "PostgreSQL not available (run under scripts/with-postgres.sh)";
-    }
-    auto push_ca = push::testing::MakeCa("renewal push CA");
-    ASSERT_TRUE(push_ca.ok()) << push_ca.status();
-    auto now = std::chrono::system_clock::now();
-    auto push_cert = push::testing::MakePushCert(*push_ca, kTopic, now - std::chrono::hours(1),
-                                                 now + std::chrono::hours(24 * 30));
-    ASSERT_TRUE(push_cert.ok()) << push_cert.status();
-    push::testing::FakeApnsProcess::Options apns_options;
-    apns_options.dir = dir_.path();
-    apns_options.client_ca_pem = push_ca->cert_pem;
-    auto apns = push::testing::FakeApnsProcess::Start(apns_options);
-    ASSERT_TRUE(apns.ok()) << apns.status();
-    apns_ = std::move(apns).value();
-
     // The fake Apple attestation CA that custos trusts for this test only.
+    auto now = std::chrono::system_clock::now();
     auto attestation = attest::testing::MakeFakeAttestationCa(
         now - std::chrono::hours(24), now + std::chrono::hours(24 * 3650));
     ASSERT_TRUE(attestation.ok()) << attestation.status();
     attestation_ca_ = std::make_unique<attest::testing::FakeAttestationCa>(*std::move(attestation));
-    WriteText(dir_.path() + "/attestation-root.pem", attestation_ca_->RootPem());
 
-    std::vector<std::string> args = {
-        "--data-dir", dir_.path(),
-        "--set", std::string("enroll.topic=") + kTopic,
-        "--set", std::string("api.key=") + kApiKey,
-        "--set", "push.apns_url=" + apns_->url(),
-        "--set", "push.ca_file=" + apns_->server_ca_file(),
-        "--set", "acme.extra_attestation_roots=" + dir_.path() + "/attestation-root.pem",
+    MdmFixture::Options o;
+    o.topic = kTopic;
+    o.api_key = kApiKey;
+    o.driver = GetParam();
+    o.fake_apns = true;
+    o.args = {
+        "--set", "acme.extra_attestation_roots=" +
+                     mdm_.WriteFile("attestation-root.pem", attestation_ca_->RootPem()),
         "--set", "renewal.window=30d",
         "--set", "renewal.retry_after=1d",
     };
-    if (GetParam() == "postgres") {
-      auto dsn = CreateTestPostgresDatabase();
-      ASSERT_TRUE(dsn.ok()) << dsn.status();
-      dsn_ = *dsn;
-      env_ = {"CUSTOS_STORAGE_DRIVER=postgres", "CUSTOS_STORAGE_DSN=" + dsn_};
-    }
-    auto server = CustosServer::Start(args, env_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(server).value();
-    auto installed = Api("PUT", "/v1/pushcert", push_cert->cert_pem + push_cert->key_pem);
-    ASSERT_TRUE(installed.ok()) << installed.status();
-    ASSERT_EQ(installed->status, 200) << installed->body << server_->Log();
-  }
-
-  void TearDown() override {
-    if (server_ && HasFailure()) {
-      std::cerr << "---- custos log ----\n" << server_->Log() << "--------------------\n";
-    }
-  }
-
-  StatusOr<HttpReply> Api(const std::string& method, const std::string& path,
-                          const std::string& body = "") {
-    return HttpRequest(server_->url() + path, method, body,
-                       {std::string("Authorization: Bearer ") + kApiKey,
-                        "Content-Type: application/json"});
-  }
-
-  Json ApiJson(const std::string& method, const std::string& path, const std::string& body = "",
-               int expect = 200) {
-    auto r = Api(method, path, body);
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return Json();
-    EXPECT_EQ(r->status, expect) << method << " " << path << ": " << r->body;
-    return Json::parse(r->body, nullptr, false);
+    ASSERT_NO_FATAL_FAILURE(mdm_.Start(o));
   }
 
   // POST /v1/renewals/run as of `days` from now.
@@ -127,42 +70,16 @@ class RenewalE2eTest : public ::testing::TestWithParam<std::string> {
     Time at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) +
               std::chrono::hours(24 * days);
     Json body = {{"at", FormatRfc3339(at)}, {"dry_run", dry_run}};
-    return ApiJson("POST", "/v1/renewals/run", body.dump());
+    return mdm_.ApiJson("POST", "/v1/renewals/run", body.dump());
   }
 
   std::unique_ptr<Device> NewDevice(const std::string& serial = "") {
     DeviceOptions o;
-    o.base_url = server_->url();
+    o.base_url = mdm_.url();
     o.serial = serial;
     o.product = "iPhone14,2";  // A15
     o.os_version = "17.4";
     return std::make_unique<Device>(o);
-  }
-
-  void Enroll(Device& d) {
-    ASSERT_TRUE(d.DownloadProfile(server_->url() + "/mdm/enroll?identity=scep").ok());
-    Status scep = d.EnrollScep();
-    ASSERT_TRUE(scep.ok()) << scep;
-    auto a = d.Authenticate();
-    ASSERT_TRUE(a.ok()) << a.status();
-    ASSERT_EQ(a->status, 200) << a->body;
-    auto t = d.TokenUpdate();
-    ASSERT_TRUE(t.ok()) << t.status();
-    ASSERT_EQ(t->status, 200) << t->body;
-  }
-
-  size_t PushCount(const std::string& token_hex, size_t at_least) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    size_t n = 0;
-    do {
-      n = 0;
-      for (const Json& p : apns_->Pushes()) {
-        if (p.value("token", "") == token_hex) ++n;
-      }
-      if (n >= at_least) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } while (std::chrono::steady_clock::now() < deadline);
-    return n;
   }
 
   // Makes `serial` known from Apple Business Manager, as a DEP sync would (same database).
@@ -170,10 +87,10 @@ class RenewalE2eTest : public ::testing::TestWithParam<std::string> {
     StorageConfig config;
     if (GetParam() == "postgres") {
       config.driver = "postgres";
-      config.dsn = dsn_;
+      config.dsn = mdm_.dsn();
     } else {
       config.driver = "sqlite";
-      config.sqlite_path = dir_.path() + "/custos.db";
+      config.sqlite_path = mdm_.dir() + "/custos.db";
     }
     config.pool_size = 1;
     auto storage = Storage::Open(config, Clock::Real());
@@ -196,20 +113,16 @@ class RenewalE2eTest : public ::testing::TestWithParam<std::string> {
 
   // The renewal requests of `enrollment`.
   Json Renewals(const std::string& enrollment) {
-    return ApiJson("GET", "/v1/renewals?enrollment_id=" + enrollment);
+    return mdm_.ApiJson("GET", "/v1/renewals?enrollment_id=" + enrollment);
   }
 
-  TempDir dir_;
-  std::vector<std::string> env_;
-  std::string dsn_;
   std::unique_ptr<attest::testing::FakeAttestationCa> attestation_ca_;
-  std::unique_ptr<push::testing::FakeApnsProcess> apns_;
-  std::unique_ptr<CustosServer> server_;
+  MdmFixture mdm_;
 };
 
 TEST_P(RenewalE2eTest, ScepIdentityRenewedWithoutAuthenticate) {
   auto d = NewDevice();
-  ASSERT_NO_FATAL_FAILURE(Enroll(*d));
+  ASSERT_NO_FATAL_FAILURE(mdm_.Enroll(*d, "/mdm/enroll?identity=scep"));
   const std::string old_serial = CertSerialHex(d->certificate());
   X509_up_ref(d->certificate());
   X509Ptr old_cert(d->certificate());
@@ -224,12 +137,13 @@ TEST_P(RenewalE2eTest, ScepIdentityRenewedWithoutAuthenticate) {
   EXPECT_EQ(preview["renewals"][0].value("identity", ""), "scep");
   EXPECT_TRUE(Renewals(d->udid()).empty()) << "a dry run records nothing";
 
-  const size_t pushes_before = PushCount(d->push_token_hex(), 0);
+  const size_t pushes_before = mdm_.PushesFor(d->push_token_hex(), 0).size();
   Json run = RunRenewals(340, false);
   ASSERT_EQ(run.value("queued", 0), 1) << run.dump();
   const std::string uuid = run["renewals"][0].value("command_uuid", "");
   ASSERT_FALSE(uuid.empty());
-  EXPECT_GT(PushCount(d->push_token_hex(), pushes_before + 1), pushes_before) << "no push";
+  EXPECT_GT(mdm_.PushesFor(d->push_token_hex(), pushes_before + 1).size(), pushes_before)
+      << "no push";
   // Recorded once; the next run the same day does not send another profile.
   EXPECT_EQ(RunRenewals(340, false).value("queued", -1), 0);
 
@@ -265,7 +179,7 @@ TEST_P(RenewalE2eTest, ScepIdentityRenewedWithoutAuthenticate) {
   auto token = d->TokenUpdate();
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->status, 200) << token->body;
-  Json enrollment = ApiJson("GET", "/v1/enrollments/" + d->udid());
+  Json enrollment = mdm_.ApiJson("GET", "/v1/enrollments/" + d->udid());
   EXPECT_EQ(enrollment.value("enabled", false), true) << enrollment.dump();
 
   Json renewals = Renewals(d->udid());
@@ -290,7 +204,7 @@ TEST_P(RenewalE2eTest, ScepIdentityRenewedWithoutAuthenticate) {
 
 TEST_P(RenewalE2eTest, EligibleDeviceMovesFromScepToAttestedAcme) {
   auto d = NewDevice("RNWL0E2E0001");
-  ASSERT_NO_FATAL_FAILURE(Enroll(*d));
+  ASSERT_NO_FATAL_FAILURE(mdm_.Enroll(*d, "/mdm/enroll?identity=scep"));
   const std::string old_serial = CertSerialHex(d->certificate());
   ASSERT_NO_FATAL_FAILURE(MakeKnownFromAbm(d->serial()));
 
@@ -299,7 +213,7 @@ TEST_P(RenewalE2eTest, EligibleDeviceMovesFromScepToAttestedAcme) {
   ASSERT_EQ(off["renewals"].size(), 1u) << off.dump();
   EXPECT_EQ(off["renewals"][0].value("identity", ""), "scep") << off.dump();
 
-  ApiJson("PUT", "/v1/policy", R"({"require_hardware_attestation": true})");
+  mdm_.ApiJson("PUT", "/v1/policy", R"({"require_hardware_attestation": true})");
   Json run = RunRenewals(340, false);
   ASSERT_EQ(run.value("queued", 0), 1) << run.dump();
   EXPECT_EQ(run["renewals"][0].value("identity", ""), "acme") << run.dump();
@@ -327,7 +241,7 @@ TEST_P(RenewalE2eTest, EligibleDeviceMovesFromScepToAttestedAcme) {
   EXPECT_EQ(renewals[0].value("status", ""), "completed") << renewals.dump();
   EXPECT_EQ(renewals[0].value("identity_kind", ""), "acme");
   EXPECT_EQ(renewals[0].value("new_serial", ""), outcome.new_serial);
-  Json enrollment = ApiJson("GET", "/v1/enrollments/" + d->udid());
+  Json enrollment = mdm_.ApiJson("GET", "/v1/enrollments/" + d->udid());
   EXPECT_EQ(enrollment.value("enabled", false), true);
   if (enrollment.contains("hardware_attested")) {
     EXPECT_EQ(enrollment.value("hardware_attested", false), true) << enrollment.dump();
