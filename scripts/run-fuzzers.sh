@@ -6,6 +6,10 @@
 set -euo pipefail
 build=${1:-build-fuzz}
 seconds=${2:-60}
+# libFuzzer reads -max_total_time=0 as "no limit": refuse it rather than run forever.
+case "$seconds" in
+  ''|*[!0-9]*|0) echo "run-fuzzers.sh: SECONDS must be a positive integer (got '$seconds')" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 found=0
