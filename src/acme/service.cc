@@ -745,18 +745,7 @@ Status AcmeService::ValidateDeviceAttest(const AcmeChallengeRecord& challenge,
              {"leaf_serial", p.leaf_serial_hex},
              {"verified_at", FormatRfc3339(result.verified_at)},
              {"freshness_code", HexEncode(p.freshness_code.value_or(""))}};
-  auto put = [&](const char* k, const auto& v) {
-    if (v) facts[k] = *v;
-  };
-  put("serial_number", p.serial_number);
-  put("udid", p.udid);
-  put("software_update_device_id", p.software_update_device_id);
-  put("os_version", p.os_version);
-  put("sepos_version", p.sepos_version);
-  put("llb_version", p.llb_version);
-  put("sip_status", p.sip_status);
-  put("secure_boot", p.secure_boot);
-  put("third_party_kexts", p.third_party_kexts);
+  attest::PutAttestedProperties(p, facts);
   if (!client.bound_to.empty()) facts["bound_to"] = client.bound_to;
 
   Time now = clock_->Now();

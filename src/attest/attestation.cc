@@ -3,6 +3,8 @@
 #include <openssl/err.h>
 
 #include <algorithm>
+
+#include <nlohmann/json.hpp>
 #include <ctime>
 
 #include "base/encoding.h"
@@ -104,6 +106,24 @@ std::string EscapeNonPrintable(std::string_view s, size_t max_chars) {
     }
   }
   return out;
+}
+
+void PutAttestedProperties(const AttestationProperties& p, nlohmann::json& out) {
+  auto put_text = [&](const char* key, const std::optional<std::string>& v) {
+    if (v) out[key] = EscapeNonPrintable(*v, 256);
+  };
+  auto put_int = [&](const char* key, const std::optional<int64_t>& v) {
+    if (v) out[key] = *v;
+  };
+  put_text("serial_number", p.serial_number);
+  put_text("udid", p.udid);
+  put_text("software_update_device_id", p.software_update_device_id);
+  put_text("os_version", p.os_version);
+  put_text("sepos_version", p.sepos_version);
+  put_text("llb_version", p.llb_version);
+  put_int("sip_status", p.sip_status);
+  put_text("secure_boot", p.secure_boot);
+  put_int("third_party_kexts", p.third_party_kexts);
 }
 
 std::string_view AttestationCheckName(AttestationCheck check) {

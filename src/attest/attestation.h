@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "base/openssl_util.h"
 #include "base/status.h"
 #include "base/time.h"
@@ -189,6 +191,13 @@ StatusOr<AttestationProperties> ExtractAttestationProperties(std::string_view le
 // `s` for messages, logs and the CLI: printable ASCII as-is, every other byte and '\' as \xNN;
 // cut after `max_chars` output characters with "..." (0: no limit).
 std::string EscapeNonPrintable(std::string_view s, size_t max_chars = 0);
+
+// Sets in `out` each attested device property `p` has: serial_number, udid,
+// software_update_device_id, os_version, sepos_version, llb_version, sip_status, secure_boot,
+// third_party_kexts (what ACME records on an authorization and posture shows). Strings are
+// device-controlled bytes: they go in escaped (EscapeNonPrintable, at most 256 characters), so
+// the JSON is always valid UTF-8.
+void PutAttestedProperties(const AttestationProperties& p, nlohmann::json& out);
 
 // SHA-256 of an ACME challenge token's text: the freshness code Apple puts in the leaf.
 std::string AcmeFreshnessCode(std::string_view token);

@@ -7,6 +7,8 @@
 #include <openssl/sha.h>
 
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "attest/attestation_object.h"
@@ -602,6 +604,22 @@ TEST(EscapeTest, EscapesAndCuts) {
   EXPECT_EQ(EscapeNonPrintable("ab\x01\\c"), "ab\\x01\\x5cc");
   EXPECT_EQ(EscapeNonPrintable("abcdef", 3), "abc...");
   EXPECT_EQ(AttestationCheckName(AttestationCheck::kFreshness), "freshness");
+}
+
+TEST(PutAttestedPropertiesTest, SetsPresentPropertiesWithTextEscaped) {
+  AttestationProperties p;
+  p.serial_number = "C02FAKE0001";
+  p.os_version = std::string("17.1\xff", 5);  // not UTF-8: escaped, so the JSON stays valid
+  p.sip_status = 0;
+  p.third_party_kexts = 1;
+  nlohmann::json out = {{"kept", true}};
+  PutAttestedProperties(p, out);
+  EXPECT_EQ(out, (nlohmann::json{{"kept", true},
+                                 {"serial_number", "C02FAKE0001"},
+                                 {"os_version", "17.1\\xff"},
+                                 {"sip_status", 0},
+                                 {"third_party_kexts", 1}}));
+  EXPECT_NO_THROW((void)out.dump());
 }
 
 }  // namespace

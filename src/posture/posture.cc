@@ -109,22 +109,7 @@ StatusOr<DeviceInformationAnswer> ParseDeviceInformationReport(std::string_view 
 
 Json PropertiesToJson(const attest::AttestationProperties& p) {
   Json j = Json::object();
-  auto put = [&](const char* key, const auto& v) {
-    if (v) j[key] = *v;
-  };
-  // Attested strings are device-controlled bytes inside Apple's certificate: printable or escaped.
-  auto put_text = [&](const char* key, const std::optional<std::string>& v) {
-    if (v) j[key] = attest::EscapeNonPrintable(*v, 256);
-  };
-  put_text("serial_number", p.serial_number);
-  put_text("udid", p.udid);
-  put_text("software_update_device_id", p.software_update_device_id);
-  put_text("os_version", p.os_version);
-  put_text("sepos_version", p.sepos_version);
-  put_text("llb_version", p.llb_version);
-  put("sip_status", p.sip_status);
-  put_text("secure_boot", p.secure_boot);
-  put("third_party_kexts", p.third_party_kexts);
+  attest::PutAttestedProperties(p, j);
   if (p.freshness_code) j["freshness_code"] = HexEncode(*p.freshness_code);
   j["leaf_serial"] = p.leaf_serial_hex;
   j["leaf_not_before"] = FormatRfc3339(p.leaf_not_before);
