@@ -39,6 +39,7 @@ struct OpenSslDeleter {
 template <typename T, auto FreeFn>
 using OpenSslPtr = std::unique_ptr<T, OpenSslDeleter<FreeFn>>;
 
+using Asn1BitStringPtr = OpenSslPtr<ASN1_BIT_STRING, ASN1_BIT_STRING_free>;
 using Asn1IntegerPtr = OpenSslPtr<ASN1_INTEGER, ASN1_INTEGER_free>;
 using Asn1ObjectPtr = OpenSslPtr<ASN1_OBJECT, ASN1_OBJECT_free>;
 using Asn1OctetStringPtr = OpenSslPtr<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>;

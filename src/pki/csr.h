@@ -18,7 +18,6 @@
 namespace custos {
 
 struct Csr {
-  X509ReqPtr req;
   X509NamePtr subject_name;  // a copy of the request's subject
   std::string subject;       // RFC 2253
   std::vector<San> sans;
@@ -40,6 +39,16 @@ struct Csr {
 StatusOr<Csr> ParseCsr(std::string_view der_or_pem);
 // ParseCsr, and INVALID_ARGUMENT "CSR signature does not verify" unless signature_valid.
 StatusOr<Csr> ParseAndVerifyCsr(std::string_view der_or_pem);
+
+// The two ways ParseCsr takes, apart for tests and the differential fuzzer. ParseCsrFast reads the
+// common DER shapes (EC P-256/P-384/P-521 key with ECDSA, RSA key with PKCS#1 v1.5; SHA-256/384/
+// 512) without OpenSSL 3.0's per-key decoder chain and declines (nullopt) everything else,
+// malformed input included. ParseCsrWithOpenSsl is d2i_X509_REQ and takes any request. Where the
+// fast path accepts, both give the same Csr.
+namespace csr_internal {
+std::optional<Csr> ParseCsrFast(std::string_view der);
+StatusOr<Csr> ParseCsrWithOpenSsl(std::string_view der_or_pem);
+}  // namespace csr_internal
 
 struct CsrTemplate {
   std::vector<RdnEntry> subject;

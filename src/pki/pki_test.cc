@@ -526,6 +526,99 @@ TEST(CsrTest, BuiltRequestRoundTripsAndGarbageFails) {
   EXPECT_FALSE(ParseCsr(*der + "x").ok());
 }
 
+// Every field both CSR paths fill must agree.
+void ExpectSameCsr(const Csr& fast, const Csr& general) {
+  EXPECT_EQ(fast.subject, general.subject);
+  EXPECT_EQ(X509_NAME_cmp(fast.subject_name.get(), general.subject_name.get()), 0);
+  EXPECT_EQ(fast.sans, general.sans);
+  EXPECT_TRUE(PublicKeysEqual(fast.public_key.get(), general.public_key.get()));
+  EXPECT_EQ(fast.spki_der, general.spki_der);
+  EXPECT_EQ(fast.key_type, general.key_type);
+  EXPECT_EQ(fast.challenge_password, general.challenge_password);
+  EXPECT_EQ(fast.signature_valid, general.signature_valid);
+  EXPECT_EQ(fast.der, general.der);
+}
+
+TEST(CsrTest, FastPathAgreesWithOpenSslForEcAndRsa) {
+  for (KeyAlgorithm alg : {KeyAlgorithm::kRsa, KeyAlgorithm::kEcP256, KeyAlgorithm::kEcP384}) {
+    EvpPkeyPtr key = Key(alg);
+    for (bool extras : {false, true}) {
+      SCOPED_TRACE(KeyDescription(key.get()) + (extras ? " with SANs and challenge" : ""));
+      CsrTemplate t;
+      t.subject = {{"CN", "device-\xc3\xa9"}, {"O", "custos"}};
+      if (extras) {
+        t.sans = {{"permanent_identifier", "C02ABC", ""}, {"dns", "a.example", ""}};
+        t.challenge_password = "pw";
+      }
+      auto der = BuildCsrDer(t, key.get());
+      ASSERT_TRUE(der.ok()) << der.status();
+      auto fast = csr_internal::ParseCsrFast(*der);
+      auto general = csr_internal::ParseCsrWithOpenSsl(*der);
+      ASSERT_TRUE(fast.has_value());
+      ASSERT_TRUE(general.ok()) << general.status();
+      EXPECT_TRUE(fast->signature_valid);
+      EXPECT_EQ(fast->sans, t.sans);
+      ExpectSameCsr(*fast, *general);
+
+      // A changed subject byte: still parses, the signature no longer verifies, on both paths.
+      std::string bad = *der;
+      size_t pos = bad.find("custos");
+      ASSERT_NE(pos, std::string::npos);
+      bad[pos] = 'C';
+      auto bad_fast = csr_internal::ParseCsrFast(bad);
+      auto bad_general = csr_internal::ParseCsrWithOpenSsl(bad);
+      ASSERT_TRUE(bad_fast.has_value());
+      ASSERT_TRUE(bad_general.ok());
+      EXPECT_FALSE(bad_fast->signature_valid);
+      ExpectSameCsr(*bad_fast, *bad_general);
+
+      // Malformed input is declined, never half-read: the general path gives the error.
+      EXPECT_FALSE(csr_internal::ParseCsrFast(der->substr(0, der->size() - 1)).has_value());
+      EXPECT_FALSE(csr_internal::ParseCsrFast(*der + "x").has_value());
+      EXPECT_FALSE(csr_internal::ParseCsrFast("").has_value());
+    }
+  }
+}
+
+TEST(CsrTest, FastPathDeclinesOtherShapesAndParseCsrStillTakesThem) {
+  TempDir dir;
+  struct Case {
+    std::string what, newkey, sigopts;
+    bool fast;
+  };
+  std::vector<Case> cases = {
+      {"P-521 with SHA-512", "-newkey ec -pkeyopt ec_paramgen_curve:P-521 -sha512", "", true},
+      {"RSA with SHA-384", "-newkey rsa:2048 -sha384", "", true},
+      {"Ed25519", "-newkey ed25519", "", false},
+      {"RSA-PSS signature", "-newkey rsa:2048 -sha256",
+       "-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32", false},
+      {"RSA with SHA-1", "-newkey rsa:2048 -sha1", "", false},
+      {"explicit EC parameters", "-newkey ec:" + dir.path() + "/explicit.pem", "", false},
+  };
+  int rc = -1;
+  std::string out = RunCommand("openssl ecparam -name prime256v1 -param_enc explicit -out " +
+                                   dir.path() + "/explicit.pem",
+                               &rc);
+  ASSERT_EQ(rc, 0) << out;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string path = dir.path() + "/req.der";
+    out = RunCommand("openssl req -new -nodes -subj /CN=shape " + c.newkey + " " + c.sigopts +
+                         " -keyout " + dir.path() + "/k.pem -outform DER -out " + path,
+                     &rc);
+    ASSERT_EQ(rc, 0) << out;
+    std::ifstream in(path, std::ios::binary);
+    std::string der((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto fast = csr_internal::ParseCsrFast(der);
+    EXPECT_EQ(fast.has_value(), c.fast);
+    auto csr = ParseCsr(der);
+    ASSERT_TRUE(csr.ok()) << csr.status();
+    EXPECT_TRUE(csr->signature_valid);
+    EXPECT_EQ(csr->subject, "CN=shape");
+    if (fast) ExpectSameCsr(*fast, *csr_internal::ParseCsrWithOpenSsl(der));
+  }
+}
+
 // ---- CRL ---------------------------------------------------------------------------------------
 
 TEST(CrlTest, BuildParseVerify) {
