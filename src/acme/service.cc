@@ -988,10 +988,9 @@ StatusOr<AcmeReply> AcmeService::Cert(Context& ctx, std::string_view id) {
         return OkStatus();
       },
       TxMode::kReadOnly));
-  ASSIGN_OR_RETURN(X509Ptr leaf, ParseCertificate(record.der));
   AcmeReply r;
   r.content_type = "application/pem-certificate-chain";
-  r.body = CertificatePem(leaf.get());
+  r.body = CertificatePemFromDer(record.der);  // the stored DER is what was issued: no re-parse
   if (record.issuer_id == authority_->ActiveIssuerRecord().id) {
     r.body += CertificatePem(authority_->ActiveIssuer().get());
   } else {
