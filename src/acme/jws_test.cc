@@ -97,6 +97,30 @@ TEST(JwsTest, AcceptsEs256WithDroppedLeadingZero) {
   }
 }
 
+// Verification contexts are kept per thread and key (at most 64): more keys than that, each
+// verified twice, still verify; a signature never verifies under another key's kept context.
+TEST(JwsTest, KeptVerificationContextsStayPerKey) {
+  std::vector<EvpPkeyPtr> keys;
+  std::vector<Jws> signed_by;
+  for (int i = 0; i < 80; ++i) {
+    keys.push_back(Key(Alg::kEcP256));
+    auto body = SignFlattenedJws(keys.back().get(), Header(keys.back().get()), "{}");
+    ASSERT_TRUE(body.ok());
+    auto jws = ParseFlattenedJws(*body);
+    ASSERT_TRUE(jws.ok());
+    signed_by.push_back(*jws);
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      EXPECT_TRUE(VerifyJws(signed_by[i], keys[i].get()).ok()) << i;
+      // The key before has a kept context too, but did not sign this.
+      if (i >= 1) {
+        EXPECT_FALSE(VerifyJws(signed_by[i], keys[i - 1].get()).ok()) << i;
+      }
+    }
+  }
+}
+
 TEST(JwsTest, AlgorithmMustFitKey) {
   auto ec = Key(Alg::kEcP256);
   auto body = SignFlattenedJws(ec.get(), Header(ec.get()), "{}");
