@@ -634,13 +634,8 @@ StatusOr<AcmeReply> AcmeService::Challenge(Context& ctx, std::string_view id) {
   if (authz.account_id != ctx.account->id) {
     return AcmeError(ProblemType::kUnauthorized, "the challenge belongs to another account");
   }
-  auto reply = [&]() -> StatusOr<AcmeReply> {
-    RETURN_IF_ERROR(storage_->Transact(
-        [&](Stores& s) -> Status {
-          ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
-          return OkStatus();
-        },
-        TxMode::kReadOnly));
+  // The reply is the challenge as `challenge` holds it when the request is done.
+  auto reply = [&]() -> AcmeReply {
     AcmeReply r = JsonReply(200, ChallengeJson(challenge));
     r.links.push_back("<" + Url("authz/" + authz.id) + ">;rel=\"up\"");
     return r;
@@ -652,6 +647,12 @@ StatusOr<AcmeReply> AcmeService::Challenge(Context& ctx, std::string_view id) {
   }
   if (challenge.type == "device-attest-01") {
     RETURN_IF_ERROR(ValidateDeviceAttest(challenge, authz, ctx.jws.payload));
+    RETURN_IF_ERROR(storage_->Transact(
+        [&](Stores& s) -> Status {
+          ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
+          return OkStatus();
+        },
+        TxMode::kReadOnly));
     return reply();
   }
   // http-01: the payload is {} (RFC 8555 section 7.5.1); validation runs on a worker.
@@ -660,9 +661,10 @@ StatusOr<AcmeReply> AcmeService::Challenge(Context& ctx, std::string_view id) {
   bool queued = false;
   RETURN_IF_ERROR(storage_->Transact([&](Stores& s) -> Status {
     queued = false;
-    ASSIGN_OR_RETURN(auto current, s.acme().GetChallenge(id));
-    if (current.status != "pending") return OkStatus();
+    ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
+    if (challenge.status != "pending") return OkStatus();
     RETURN_IF_ERROR(s.acme().UpdateChallenge(id, "processing", std::nullopt, ""));
+    ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
     queued = true;
     return OkStatus();
   }));
