@@ -132,6 +132,8 @@ class HttpServer::Impl {
   metrics::HistogramFamily* request_duration = nullptr;
   metrics::Gauge* open_connections = nullptr;
   metrics::Counter* rejected_connections = nullptr;
+  metrics::Counter* accepted_plain = nullptr;  // custos_http_connections_total{listener="http"}
+  metrics::Counter* accepted_tls = nullptr;    // {listener="https"}
   std::vector<net::ip::address> trusted_proxies;
   std::atomic<int64_t> open_count{0};
   std::optional<ssl::context> ssl_ctx;
@@ -581,6 +583,7 @@ void HttpServer::Impl::OnAccept(Socket socket, bool tls_listener) {
     return;
   }
   open_connections->Inc();
+  (tls_listener ? accepted_tls : accepted_plain)->Inc();
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   // Once a session exists, its destructor releases the connection slot; before that, we do.
@@ -661,6 +664,12 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpConfig& http,
            ->AddCounter("custos_http_rejected_connections_total",
                         "Connections closed at once because http.max_connections was reached.")
            .Get();
+  auto& accepted = registry->AddCounter(
+      "custos_http_connections_total",
+      "Connections accepted, by listener (http or https; with https, one TLS handshake each).",
+      {"listener"});
+  impl->accepted_plain = &accepted.WithLabels({"http"});
+  impl->accepted_tls = &accepted.WithLabels({"https"});
 
   if (!tls.listen.empty()) {
     if (tls.cert_file.empty() || tls.key_file.empty()) {

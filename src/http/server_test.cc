@@ -467,6 +467,14 @@ TEST_F(ServerTest, MetricsShowRequestCounters) {
   EXPECT_NE(m->body.find("custos_http_requests_total{route=\"unmatched\",method=\"GET\",code=\"404\"} 1"),
             std::string::npos)
       << m->body;
+  // Four requests, one connection; a second connection counts once more.
+  EXPECT_NE(m->body.find("custos_http_connections_total{listener=\"http\"} 1\n"), std::string::npos)
+      << m->body;
+  Client second(port_);
+  auto m2 = second.Get("/metrics");
+  ASSERT_TRUE(m2);
+  EXPECT_NE(m2->body.find("custos_http_connections_total{listener=\"http\"} 2\n"), std::string::npos)
+      << m2->body;
   EXPECT_NE(m->body.find("custos_http_request_duration_seconds_count{route=\"/v1/enrollments/{id}\"} 2"),
             std::string::npos)
       << m->body;
