@@ -5,7 +5,6 @@
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
 #include <mutex>
@@ -171,20 +170,6 @@ bool VerifyEcdsaRaw(EVP_PKEY* key, std::string_view data, std::string_view raw, 
   return !candidates.empty() && VerifyDigestSignature(key, n, false, data, candidates);
 }
 
-StatusOr<EvpPkeyPtr> KeyFromParams(const char* type, OSSL_PARAM_BLD* bld) {
-  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
-  EVP_PKEY* pkey = nullptr;
-  bool ok = params && ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
-            EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1;
-  OSSL_PARAM_free(params);
-  if (!ok) {
-    ERR_clear_error();
-    return AcmeError(ProblemType::kBadPublicKey, "the JWK is not a valid public key");
-  }
-  return EvpPkeyPtr(pkey);
-}
-
 StatusOr<EvpPkeyPtr> EcKeyFromJwk(const Json& jwk) {
   auto crv = jwk.find("crv");
   if (crv == jwk.end() || !crv->is_string()) {
@@ -207,21 +192,8 @@ StatusOr<EvpPkeyPtr> EcKeyFromJwk(const Json& jwk) {
     return AcmeError(ProblemType::kBadPublicKey, "EC JWK coordinates have the wrong length");
   }
   std::string point = "\x04" + x + y;
-  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  if (!bld) return OpenSslError("OSSL_PARAM_BLD_new");
-  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group.c_str(), 0);
-  OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
-  auto key = KeyFromParams("EC", bld);
-  OSSL_PARAM_BLD_free(bld);
-  if (!key.ok()) return key.status();
-  // fromdata does not check the point is on the curve. The quick check (on the curve, not at
-  // infinity) is the whole check for P-256 and P-384, whose cofactor is 1; the full check would
-  // also multiply by the group order, ~1/3 of the CPU of parsing a JWK on every request.
-  EvpPkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key->get(), nullptr));
-  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
-    ERR_clear_error();
-    return AcmeError(ProblemType::kBadPublicKey, "EC JWK point is not on the curve");
-  }
+  EvpPkeyPtr key = EcPublicKeyFromPoint(group.c_str(), point);
+  if (!key) return AcmeError(ProblemType::kBadPublicKey, "EC JWK point is not on the curve");
   return key;
 }
 
@@ -241,12 +213,8 @@ StatusOr<EvpPkeyPtr> RsaKeyFromJwk(const Json& jwk) {
   if (BN_num_bits(bn.get()) < 2048) {
     return AcmeError(ProblemType::kBadPublicKey, "RSA keys must have at least 2048 bits");
   }
-  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  if (!bld) return OpenSslError("OSSL_PARAM_BLD_new");
-  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn.get());
-  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be.get());
-  auto key = KeyFromParams("RSA", bld);
-  OSSL_PARAM_BLD_free(bld);
+  EvpPkeyPtr key = RsaPublicKeyFromModulus(bn.get(), be.get());
+  if (!key) return AcmeError(ProblemType::kBadPublicKey, "the JWK is not a valid RSA public key");
   return key;
 }
 

@@ -1,7 +1,5 @@
 #include "pki/csr.h"
 
-#include <openssl/core_names.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -115,6 +113,12 @@ constexpr unsigned char kSequence = 0x30;
 constexpr unsigned char kInteger = 0x02;
 constexpr unsigned char kAttributesTag = 0xa0;  // [0] IMPLICIT SET OF Attribute
 
+// The content octets of an ASN.1 string (BIT STRING, OCTET STRING, SEQUENCE as ASN1_STRING).
+std::string_view Bytes(const ASN1_STRING* s) {
+  return {reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+          static_cast<size_t>(ASN1_STRING_length(s))};
+}
+
 // d2i of exactly `der`, nothing left over; nullptr otherwise.
 template <typename Ptr, typename D2i>
 Ptr D2iWhole(std::string_view der, D2i d2i) {
@@ -122,17 +126,6 @@ Ptr D2iWhole(std::string_view der, D2i d2i) {
   Ptr out(d2i(nullptr, &p, static_cast<long>(der.size())));
   if (out && p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) out.reset();
   return out;
-}
-
-EvpPkeyPtr KeyFromParams(const char* type, OSSL_PARAM_BLD* bld) {
-  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
-  EVP_PKEY* pkey = nullptr;
-  bool ok = params != nullptr && ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
-            EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1;
-  OSSL_PARAM_free(params);
-  if (!ok) return nullptr;
-  return EvpPkeyPtr(pkey);
 }
 
 // An EC key on a named NIST curve from its SubjectPublicKeyInfo parts; nullptr otherwise.
@@ -148,19 +141,7 @@ EvpPkeyPtr EcKeyFromSpki(const X509_ALGOR* alg, const ASN1_BIT_STRING* point) {
     case NID_secp521r1: group = "secp521r1"; break;
     default: return nullptr;
   }
-  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  if (bld == nullptr) return nullptr;
-  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
-  OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, ASN1_STRING_get0_data(point),
-                                   static_cast<size_t>(ASN1_STRING_length(point)));
-  EvpPkeyPtr key = KeyFromParams("EC", bld);
-  OSSL_PARAM_BLD_free(bld);
-  if (!key) return nullptr;
-  // The point must be on the curve (the decoder checks this too); for these curves, whose
-  // cofactor is 1, the quick check is the whole check.
-  EvpPkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
-  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) return nullptr;
-  return key;
+  return EcPublicKeyFromPoint(group, Bytes(point));
 }
 
 // An RSA key from the RSAPublicKey (RFC 8017 appendix A.1.1) in the SPKI's BIT STRING.
@@ -168,8 +149,7 @@ EvpPkeyPtr RsaKeyFromSpki(const X509_ALGOR* alg, const ASN1_BIT_STRING* bits) {
   int param_type = 0;
   X509_ALGOR_get0(nullptr, &param_type, nullptr, alg);
   if (param_type != V_ASN1_NULL) return nullptr;  // RFC 3279 section 2.3.1: parameters NULL
-  std::string_view in(reinterpret_cast<const char*>(ASN1_STRING_get0_data(bits)),
-                      static_cast<size_t>(ASN1_STRING_length(bits)));
+  std::string_view in = Bytes(bits);
   auto seq = NextTlv(in);
   if (!seq || seq->tag != kSequence || !in.empty()) return nullptr;
   std::string_view body = seq->content;
@@ -184,13 +164,7 @@ EvpPkeyPtr RsaKeyFromSpki(const X509_ALGOR* alg, const ASN1_BIT_STRING* bits) {
   BigNumPtr bn(ASN1_INTEGER_to_BN(n.get(), nullptr));
   BigNumPtr be(ASN1_INTEGER_to_BN(e.get(), nullptr));
   if (!bn || !be || BN_is_negative(bn.get()) || BN_is_negative(be.get())) return nullptr;
-  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  if (bld == nullptr) return nullptr;
-  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn.get());
-  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be.get());
-  EvpPkeyPtr key = KeyFromParams("RSA", bld);
-  OSSL_PARAM_BLD_free(bld);
-  return key;
+  return RsaPublicKeyFromModulus(bn.get(), be.get());
 }
 
 // The digest of an ECDSA or RSA PKCS#1 v1.5 signature algorithm that fits `key_id`; nullptr for
@@ -243,10 +217,7 @@ bool ReadAttributes(std::string_view set, Csr& csr) {
       seen_extensions = true;
       ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(attr.get(), 0);
       if (value == nullptr || value->type != V_ASN1_SEQUENCE) return false;
-      const ASN1_STRING* seq = value->value.sequence;
-      std::string_view der(reinterpret_cast<const char*>(ASN1_STRING_get0_data(seq)),
-                           static_cast<size_t>(ASN1_STRING_length(seq)));
-      ExtensionStackPtr exts(D2iWhole<ExtensionStackPtr>(der, d2i_X509_EXTENSIONS));
+      auto exts = D2iWhole<ExtensionStackPtr>(Bytes(value->value.sequence), d2i_X509_EXTENSIONS);
       if (!exts || !AppendSans(exts.get(), csr.sans).ok()) return false;
     }
   }
@@ -301,11 +272,11 @@ std::optional<Csr> ParseCsrFastImpl(std::string_view der) {
   if (!csr.subject_name || !ReadAttributes(attributes->content, csr)) return std::nullopt;
 
   EvpMdCtxPtr verify(EVP_MD_CTX_new());
+  std::string_view signature = Bytes(sig.get());
   csr.signature_valid =
       verify && EVP_DigestVerifyInit(verify.get(), nullptr, md, nullptr, csr.public_key.get()) == 1 &&
-      EVP_DigestVerify(verify.get(), ASN1_STRING_get0_data(sig.get()),
-                       static_cast<size_t>(ASN1_STRING_length(sig.get())),
-                       reinterpret_cast<const unsigned char*>(info->whole.data()),
+      EVP_DigestVerify(verify.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(info->whole.data()),
                        info->whole.size()) == 1;
   csr.subject = NameToString(csr.subject_name.get());
   csr.key_type = KeyDescription(csr.public_key.get());

@@ -1,6 +1,7 @@
 #include "pki/key.h"
 
 #include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
@@ -181,5 +182,55 @@ std::string Sha256(std::string_view data) {
 }
 
 std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256(data)); }
+
+namespace {
+
+// EVP_PKEY_fromdata of the public parameters `bld` holds, for key type `type`; frees `bld`.
+EvpPkeyPtr PublicKeyFromParams(const char* type, OSSL_PARAM_BLD* bld) {
+  OSSL_PARAM* params = bld != nullptr ? OSSL_PARAM_BLD_to_param(bld) : nullptr;
+  OSSL_PARAM_BLD_free(bld);
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* pkey = nullptr;
+  bool ok = params != nullptr && ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
+            EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1;
+  OSSL_PARAM_free(params);
+  if (!ok) {
+    DrainOpenSslErrors();
+    return nullptr;
+  }
+  return EvpPkeyPtr(pkey);
+}
+
+}  // namespace
+
+EvpPkeyPtr EcPublicKeyFromPoint(const char* group, std::string_view point) {
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  if (bld != nullptr &&
+      (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+       OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                        point.size()) != 1)) {
+    OSSL_PARAM_BLD_free(bld);
+    return nullptr;
+  }
+  EvpPkeyPtr key = PublicKeyFromParams("EC", bld);
+  if (!key) return nullptr;
+  // fromdata does not check that the point is on the curve.
+  EvpPkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
+    DrainOpenSslErrors();
+    return nullptr;
+  }
+  return key;
+}
+
+EvpPkeyPtr RsaPublicKeyFromModulus(const BIGNUM* n, const BIGNUM* e) {
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  if (bld != nullptr && (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) != 1 ||
+                         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) != 1)) {
+    OSSL_PARAM_BLD_free(bld);
+    return nullptr;
+  }
+  return PublicKeyFromParams("RSA", bld);
+}
 
 }  // namespace custos

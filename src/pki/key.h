@@ -51,6 +51,16 @@ StatusOr<EvpPkeyPtr> PublicKeyFromSpkiDer(std::string_view der);
 // Parses a PEM "PUBLIC KEY" block; INVALID_ARGUMENT when malformed.
 StatusOr<EvpPkeyPtr> PublicKeyFromPem(std::string_view pem);
 
+// Public keys built from their parameters, without the SubjectPublicKeyInfo decoder that
+// OpenSSL 3.0 assembles anew for every key it parses (0.2-0.5 ms against a few microseconds
+// here). nullptr when OpenSSL refuses the parameters.
+// An EC point (X9.62 octets, uncompressed or compressed) on a named group ("prime256v1",
+// "secp384r1", "secp521r1"), which must lie on the curve (for these cofactor-1 curves the quick
+// check is the whole public-key check).
+EvpPkeyPtr EcPublicKeyFromPoint(const char* group, std::string_view point);
+// An RSA modulus and public exponent.
+EvpPkeyPtr RsaPublicKeyFromModulus(const BIGNUM* n, const BIGNUM* e);
+
 // Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo of `key` ("" if it cannot be encoded).
 std::string SpkiSha256Hex(const EVP_PKEY* key);
 

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <openssl/core_names.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -134,6 +135,46 @@ TEST(KeyTest, WrongPassphraseIsAClearError) {
   std::string damaged = *enc;
   damaged[damaged.size() / 2] = damaged[damaged.size() / 2] == 'A' ? 'B' : 'A';
   EXPECT_FALSE(PrivateKeyFromPem(damaged, "right").ok());
+}
+
+TEST(KeyTest, PublicKeysFromParameters) {
+  for (auto [alg, group] : {std::pair{KeyAlgorithm::kEcP256, "prime256v1"},
+                            std::pair{KeyAlgorithm::kEcP384, "secp384r1"}}) {
+    EvpPkeyPtr key = Key(alg);
+    unsigned char point[1 + 2 * 48];
+    size_t len = 0;
+    ASSERT_EQ(EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                              sizeof(point), &len),
+              1);
+    std::string octets(reinterpret_cast<char*>(point), len);
+    EvpPkeyPtr rebuilt = EcPublicKeyFromPoint(group, octets);
+    ASSERT_TRUE(rebuilt) << group;
+    EXPECT_TRUE(PublicKeysEqual(key.get(), rebuilt.get()));
+    // Compressed: same key.
+    std::string compressed = octets.substr(0, 1 + (len - 1) / 2);
+    compressed[0] = static_cast<char>(0x02 | (static_cast<unsigned char>(octets.back()) & 1));
+    EvpPkeyPtr from_compressed = EcPublicKeyFromPoint(group, compressed);
+    ASSERT_TRUE(from_compressed) << group;
+    EXPECT_TRUE(PublicKeysEqual(key.get(), from_compressed.get()));
+    // Off the curve, the wrong group, the wrong length: refused.
+    std::string off = octets;
+    off.back() = static_cast<char>(off.back() ^ 1);
+    EXPECT_FALSE(EcPublicKeyFromPoint(group, off)) << group;
+    EXPECT_FALSE(EcPublicKeyFromPoint(group == std::string("prime256v1") ? "secp384r1" : "prime256v1",
+                                      octets));
+    EXPECT_FALSE(EcPublicKeyFromPoint(group, octets.substr(0, len - 1)));
+    EXPECT_FALSE(EcPublicKeyFromPoint("no-such-group", octets));
+  }
+  EvpPkeyPtr rsa = Key(KeyAlgorithm::kRsa, 2048);
+  BIGNUM* n = nullptr;
+  BIGNUM* e = nullptr;
+  ASSERT_EQ(EVP_PKEY_get_bn_param(rsa.get(), OSSL_PKEY_PARAM_RSA_N, &n), 1);
+  ASSERT_EQ(EVP_PKEY_get_bn_param(rsa.get(), OSSL_PKEY_PARAM_RSA_E, &e), 1);
+  BigNumPtr owned_n(n), owned_e(e);
+  EvpPkeyPtr rebuilt = RsaPublicKeyFromModulus(n, e);
+  ASSERT_TRUE(rebuilt);
+  EXPECT_TRUE(PublicKeysEqual(rsa.get(), rebuilt.get()));
+  EXPECT_EQ(KeyDescription(rebuilt.get()), "rsa-2048");
 }
 
 TEST(KeyTest, SpkiRoundTripAndDigests) {
