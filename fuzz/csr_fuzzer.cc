@@ -2,7 +2,8 @@
 // custos reads from it (subject, SANs, challenge presence, key description, SPKI). Differential as
 // well: whenever the fast path (csr_internal::ParseCsrFast) accepts an input that ParseCsr would
 // give it (no PEM marker), OpenSSL's d2i_X509_REQ path must accept it too and give the same fields,
-// or the fuzzer stops.
+// or the fuzzer stops. The input is also read as a SubjectPublicKeyInfo: where pki/spki.h builds a
+// key from it, d2i_PUBKEY must give the same key.
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -13,6 +14,7 @@
 #include <string_view>
 
 #include "pki/csr.h"
+#include "pki/spki.h"
 #include "pki/x509.h"
 
 namespace {
@@ -34,6 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto fast = pem ? std::nullopt : csr_internal::ParseCsrFast(input)) {
     auto general = csr_internal::ParseCsrWithOpenSsl(input);
     if (!general.ok() || !Same(*fast, *general)) abort();
+  }
+  if (auto parts = pki_internal::ParseSpkiParts(input)) {
+    if (EvpPkeyPtr key = pki_internal::KeyFromSpkiParts(*parts)) {
+      const auto* p = data;
+      EvpPkeyPtr decoded(d2i_PUBKEY(nullptr, &p, static_cast<long>(size)));
+      if (!decoded || p != data + size || EVP_PKEY_eq(key.get(), decoded.get()) != 1) abort();
+    }
   }
   auto csr = ParseCsr(input);
   if (!csr.ok()) return 0;

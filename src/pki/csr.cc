@@ -4,6 +4,7 @@
 #include <openssl/x509v3.h>
 
 #include "pki/key.h"
+#include "pki/spki.h"
 
 namespace custos {
 
@@ -69,14 +70,13 @@ Status AppendSans(const STACK_OF(X509_EXTENSION) * exts, std::vector<San>& out) 
 
 // ---- The fast path ------------------------------------------------------------------------------
 //
-// OpenSSL 3.0 turns every SubjectPublicKeyInfo it parses into a key through a provider decoder
-// chain that it builds anew each time (cached only from 3.2, openssl/openssl#21426): 0.2-0.5 ms,
-// more than the rest of the request together. The requests devices and ACME clients send have
-// one of two shapes, an EC key (P-256/P-384/P-521) signed with ECDSA or an RSA key signed with
-// PKCS#1 v1.5, both with SHA-256/384/512. For those, ParseCsrFast walks the DER itself, lets
-// OpenSSL's d2i parse each part (name, attributes, algorithm identifiers) and builds the key from
-// its parameters (a few microseconds). Every other input, malformed ones included, is declined
-// and goes through d2i_X509_REQ, so refusals and their messages come from one place.
+// d2i_X509_REQ decodes the request's key through OpenSSL 3.0's per-key decoder chain (see
+// pki/spki.h), which costs more than the rest of the request together. The requests devices and
+// ACME clients send have one of two shapes, an EC key (P-256/P-384/P-521) signed with ECDSA or an
+// RSA key signed with PKCS#1 v1.5, both with SHA-256/384/512. For those, ParseCsrFast walks the
+// DER itself, lets OpenSSL's d2i parse each part (name, attributes, algorithm identifiers) and
+// builds the key from its parameters. Every other input, malformed ones included, is declined and
+// goes through d2i_X509_REQ, so refusals and their messages come from one place.
 
 // One DER element with a single-byte tag and a definite length.
 struct Tlv {
@@ -110,7 +110,6 @@ std::optional<Tlv> NextTlv(std::string_view& in) {
 }
 
 constexpr unsigned char kSequence = 0x30;
-constexpr unsigned char kInteger = 0x02;
 constexpr unsigned char kAttributesTag = 0xa0;  // [0] IMPLICIT SET OF Attribute
 
 // The content octets of an ASN.1 string (BIT STRING, OCTET STRING, SEQUENCE as ASN1_STRING).
@@ -126,45 +125,6 @@ Ptr D2iWhole(std::string_view der, D2i d2i) {
   Ptr out(d2i(nullptr, &p, static_cast<long>(der.size())));
   if (out && p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) out.reset();
   return out;
-}
-
-// An EC key on a named NIST curve from its SubjectPublicKeyInfo parts; nullptr otherwise.
-EvpPkeyPtr EcKeyFromSpki(const X509_ALGOR* alg, const ASN1_BIT_STRING* point) {
-  int param_type = 0;
-  const void* param = nullptr;
-  X509_ALGOR_get0(nullptr, &param_type, &param, alg);
-  if (param_type != V_ASN1_OBJECT) return nullptr;  // only namedCurve
-  const char* group = nullptr;
-  switch (OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(param))) {
-    case NID_X9_62_prime256v1: group = "prime256v1"; break;
-    case NID_secp384r1: group = "secp384r1"; break;
-    case NID_secp521r1: group = "secp521r1"; break;
-    default: return nullptr;
-  }
-  return EcPublicKeyFromPoint(group, Bytes(point));
-}
-
-// An RSA key from the RSAPublicKey (RFC 8017 appendix A.1.1) in the SPKI's BIT STRING.
-EvpPkeyPtr RsaKeyFromSpki(const X509_ALGOR* alg, const ASN1_BIT_STRING* bits) {
-  int param_type = 0;
-  X509_ALGOR_get0(nullptr, &param_type, nullptr, alg);
-  if (param_type != V_ASN1_NULL) return nullptr;  // RFC 3279 section 2.3.1: parameters NULL
-  std::string_view in = Bytes(bits);
-  auto seq = NextTlv(in);
-  if (!seq || seq->tag != kSequence || !in.empty()) return nullptr;
-  std::string_view body = seq->content;
-  auto n_tlv = NextTlv(body);
-  auto e_tlv = NextTlv(body);
-  if (!n_tlv || !e_tlv || n_tlv->tag != kInteger || e_tlv->tag != kInteger || !body.empty()) {
-    return nullptr;
-  }
-  auto n = D2iWhole<Asn1IntegerPtr>(n_tlv->whole, d2i_ASN1_INTEGER);
-  auto e = D2iWhole<Asn1IntegerPtr>(e_tlv->whole, d2i_ASN1_INTEGER);
-  if (!n || !e) return nullptr;
-  BigNumPtr bn(ASN1_INTEGER_to_BN(n.get(), nullptr));
-  BigNumPtr be(ASN1_INTEGER_to_BN(e.get(), nullptr));
-  if (!bn || !be || BN_is_negative(bn.get()) || BN_is_negative(be.get())) return nullptr;
-  return RsaPublicKeyFromModulus(bn.get(), be.get());
 }
 
 // The digest of an ECDSA or RSA PKCS#1 v1.5 signature algorithm that fits `key_id`; nullptr for
@@ -246,25 +206,13 @@ std::optional<Csr> ParseCsrFastImpl(std::string_view der) {
       !fields.empty()) {
     return std::nullopt;
   }
-  std::string_view spki_fields = spki->content;
-  auto key_alg_tlv = NextTlv(spki_fields);
-  auto key_bits_tlv = NextTlv(spki_fields);
-  if (!key_alg_tlv || !key_bits_tlv || !spki_fields.empty()) return std::nullopt;
-  auto key_alg = D2iWhole<X509AlgorPtr>(key_alg_tlv->whole, d2i_X509_ALGOR);
-  auto key_bits = D2iWhole<Asn1BitStringPtr>(key_bits_tlv->whole, d2i_ASN1_BIT_STRING);
+  pki_internal::SpkiPtr key_parts = pki_internal::ParseSpkiParts(spki->whole);
   auto sig_alg = D2iWhole<X509AlgorPtr>(sig_alg_tlv->whole, d2i_X509_ALGOR);
   auto sig = D2iWhole<Asn1BitStringPtr>(sig_tlv->whole, d2i_ASN1_BIT_STRING);
-  if (!key_alg || !key_bits || !sig_alg || !sig) return std::nullopt;
-  if ((key_bits->flags & 0x07) != 0 || (sig->flags & 0x07) != 0) return std::nullopt;
+  if (!key_parts || !sig_alg || !sig || (sig->flags & 0x07) != 0) return std::nullopt;
 
   Csr csr;
-  const ASN1_OBJECT* key_oid = nullptr;
-  X509_ALGOR_get0(&key_oid, nullptr, nullptr, key_alg.get());
-  switch (OBJ_obj2nid(key_oid)) {
-    case NID_X9_62_id_ecPublicKey: csr.public_key = EcKeyFromSpki(key_alg.get(), key_bits.get()); break;
-    case NID_rsaEncryption: csr.public_key = RsaKeyFromSpki(key_alg.get(), key_bits.get()); break;
-    default: break;
-  }
+  csr.public_key = pki_internal::KeyFromSpkiParts(*key_parts);
   if (!csr.public_key) return std::nullopt;
   const EVP_MD* md = SignatureDigest(sig_alg.get(), EVP_PKEY_get_base_id(csr.public_key.get()));
   if (md == nullptr) return std::nullopt;

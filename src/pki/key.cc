@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/encoding.h"
+#include "pki/spki.h"
 
 namespace custos {
 
@@ -142,6 +143,10 @@ StatusOr<std::string> PublicKeyToSpkiDer(const EVP_PKEY* key) {
 }
 
 StatusOr<EvpPkeyPtr> PublicKeyFromSpkiDer(std::string_view der) {
+  if (pki_internal::SpkiPtr parts = pki_internal::ParseSpkiParts(der)) {
+    if (EvpPkeyPtr key = pki_internal::KeyFromSpkiParts(*parts)) return key;
+  }
+  // Other key types, and every error message: OpenSSL's decoder.
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   EVP_PKEY* key = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
   if (key == nullptr) {

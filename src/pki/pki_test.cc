@@ -137,6 +137,35 @@ TEST(KeyTest, WrongPassphraseIsAClearError) {
   EXPECT_FALSE(PrivateKeyFromPem(damaged, "right").ok());
 }
 
+// PublicKeyFromSpkiDer builds EC (named curve) and RSA keys from their parameters and leaves every
+// other key type to OpenSSL's decoder; both give the same key, and bad input fails either way.
+TEST(KeyTest, SpkiFastPathAndDecoderAgree) {
+  std::vector<EvpPkeyPtr> keys;
+  keys.push_back(Key(KeyAlgorithm::kEcP256));
+  keys.push_back(Key(KeyAlgorithm::kEcP384));
+  keys.push_back(Key(KeyAlgorithm::kRsa, 2048));
+  keys.push_back(EvpPkeyPtr(EVP_EC_gen("P-521")));
+  keys.push_back(EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")));
+  for (const EvpPkeyPtr& key : keys) {
+    ASSERT_TRUE(key);
+    SCOPED_TRACE(KeyDescription(key.get()));
+    auto der = PublicKeyToSpkiDer(key.get());
+    ASSERT_TRUE(der.ok());
+    auto parsed = PublicKeyFromSpkiDer(*der);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_TRUE(PublicKeysEqual(key.get(), parsed->get()));
+    EXPECT_EQ(KeyDescription(parsed->get()), KeyDescription(key.get()));
+    EXPECT_EQ(*PublicKeyToSpkiDer(parsed->get()), *der);
+    EXPECT_FALSE(PublicKeyFromSpkiDer(der->substr(0, der->size() - 1)).ok());
+    EXPECT_FALSE(PublicKeyFromSpkiDer(*der + std::string(1, '\0')).ok());
+  }
+  // An EC point off the curve: refused (the fast path declines, the decoder refuses).
+  auto der = PublicKeyToSpkiDer(keys[0].get());
+  std::string off = *der;
+  off.back() = static_cast<char>(off.back() ^ 1);
+  EXPECT_FALSE(PublicKeyFromSpkiDer(off).ok());
+}
+
 TEST(KeyTest, PublicKeysFromParameters) {
   for (auto [alg, group] : {std::pair{KeyAlgorithm::kEcP256, "prime256v1"},
                             std::pair{KeyAlgorithm::kEcP384, "secp384r1"}}) {

@@ -13,6 +13,7 @@
 
 #include "base/encoding.h"
 #include "pki/key.h"
+#include "pki/spki.h"
 
 // RFC 4043: PermanentIdentifier ::= SEQUENCE {
 //     identifierValue UTF8String OPTIONAL, assigner OBJECT IDENTIFIER OPTIONAL }
@@ -31,18 +32,6 @@ ASN1_SEQUENCE(CUSTOS_PERMANENT_IDENTIFIER) = {
 } ASN1_SEQUENCE_END(CUSTOS_PERMANENT_IDENTIFIER)
 IMPLEMENT_ASN1_FUNCTIONS(CUSTOS_PERMANENT_IDENTIFIER)
 
-// SubjectPublicKeyInfo (RFC 5280 section 4.1) as plain ASN.1: unlike X509_PUBKEY, decoding it does
-// not decode the key through OpenSSL 3's provider decoders.
-typedef struct custos_spki_st {
-  X509_ALGOR* algor;
-  ASN1_BIT_STRING* public_key;
-} CUSTOS_SPKI;
-
-ASN1_SEQUENCE(CUSTOS_SPKI) = {
-    ASN1_SIMPLE(CUSTOS_SPKI, algor, X509_ALGOR),
-    ASN1_SIMPLE(CUSTOS_SPKI, public_key, ASN1_BIT_STRING),
-} ASN1_SEQUENCE_END(CUSTOS_SPKI)
-IMPLEMENT_ASN1_FUNCTIONS(CUSTOS_SPKI)
 #pragma GCC diagnostic pop
 }
 
@@ -50,12 +39,10 @@ namespace custos {
 
 namespace {
 
-using SpkiPtr = OpenSslPtr<CUSTOS_SPKI, CUSTOS_SPKI_free>;
 using PermanentIdentifierPtr =
     OpenSslPtr<CUSTOS_PERMANENT_IDENTIFIER, CUSTOS_PERMANENT_IDENTIFIER_free>;
 using AuthorityKeyIdPtr = OpenSslPtr<AUTHORITY_KEYID, AUTHORITY_KEYID_free>;
 using BasicConstraintsPtr = OpenSslPtr<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>;
-using Asn1BitStringPtr = OpenSslPtr<ASN1_BIT_STRING, ASN1_BIT_STRING_free>;
 
 struct ObjectStackDeleter {
   void operator()(STACK_OF(ASN1_OBJECT) * s) const { sk_ASN1_OBJECT_pop_free(s, ASN1_OBJECT_free); }
@@ -515,11 +502,8 @@ namespace {
 
 // Copies a DER SubjectPublicKeyInfo into `cert` field by field.
 Status SetSpki(X509* cert, std::string_view der) {
-  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  SpkiPtr spki(d2i_CUSTOS_SPKI(nullptr, &p, static_cast<long>(der.size())));
-  if (!spki || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
-    return Fail("subject public key: malformed SubjectPublicKeyInfo");
-  }
+  pki_internal::SpkiPtr spki = pki_internal::ParseSpkiParts(der);
+  if (!spki) return Fail("subject public key: malformed SubjectPublicKeyInfo");
   const ASN1_OBJECT* alg = nullptr;
   int ptype = V_ASN1_UNDEF;
   const void* pval = nullptr;
