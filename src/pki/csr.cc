@@ -112,20 +112,8 @@ std::optional<Tlv> NextTlv(std::string_view& in) {
 constexpr unsigned char kSequence = 0x30;
 constexpr unsigned char kAttributesTag = 0xa0;  // [0] IMPLICIT SET OF Attribute
 
-// The content octets of an ASN.1 string (BIT STRING, OCTET STRING, SEQUENCE as ASN1_STRING).
-std::string_view Bytes(const ASN1_STRING* s) {
-  return {reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-          static_cast<size_t>(ASN1_STRING_length(s))};
-}
-
-// d2i of exactly `der`, nothing left over; nullptr otherwise.
-template <typename Ptr, typename D2i>
-Ptr D2iWhole(std::string_view der, D2i d2i) {
-  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  Ptr out(d2i(nullptr, &p, static_cast<long>(der.size())));
-  if (out && p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) out.reset();
-  return out;
-}
+using pki_internal::Bytes;
+using pki_internal::D2iWhole;
 
 // The digest of an ECDSA or RSA PKCS#1 v1.5 signature algorithm that fits `key_id`; nullptr for
 // every other algorithm (or parameters the algorithm does not take).

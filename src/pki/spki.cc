@@ -35,11 +35,6 @@ namespace {
 
 using RsaPublicKeyPtr = OpenSslPtr<CUSTOS_RSA_PUBLIC_KEY, CUSTOS_RSA_PUBLIC_KEY_free>;
 
-std::string_view Bytes(const ASN1_STRING* s) {
-  return {reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-          static_cast<size_t>(ASN1_STRING_length(s))};
-}
-
 EvpPkeyPtr EcKey(const X509_ALGOR* alg, const ASN1_BIT_STRING* point) {
   int param_type = 0;
   const void* param = nullptr;
@@ -59,10 +54,8 @@ EvpPkeyPtr RsaKey(const X509_ALGOR* alg, const ASN1_BIT_STRING* bits) {
   int param_type = 0;
   X509_ALGOR_get0(nullptr, &param_type, nullptr, alg);
   if (param_type != V_ASN1_NULL) return nullptr;  // RFC 3279 section 2.3.1: parameters NULL
-  std::string_view der = Bytes(bits);
-  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  RsaPublicKeyPtr rsa(d2i_CUSTOS_RSA_PUBLIC_KEY(nullptr, &p, static_cast<long>(der.size())));
-  if (!rsa || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) return nullptr;
+  auto rsa = D2iWhole<RsaPublicKeyPtr>(Bytes(bits), d2i_CUSTOS_RSA_PUBLIC_KEY);
+  if (!rsa) return nullptr;
   BigNumPtr n(ASN1_INTEGER_to_BN(rsa->n, nullptr));
   BigNumPtr e(ASN1_INTEGER_to_BN(rsa->e, nullptr));
   if (!n || !e || BN_is_negative(n.get()) || BN_is_negative(e.get())) return nullptr;
@@ -74,12 +67,8 @@ EvpPkeyPtr RsaKey(const X509_ALGOR* alg, const ASN1_BIT_STRING* bits) {
 void FreeSpki(CUSTOS_SPKI* spki) { CUSTOS_SPKI_free(spki); }
 
 SpkiPtr ParseSpkiParts(std::string_view der) {
-  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  SpkiPtr spki(d2i_CUSTOS_SPKI(nullptr, &p, static_cast<long>(der.size())));
-  if (!spki || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
-    DrainOpenSslErrors();
-    return nullptr;
-  }
+  auto spki = D2iWhole<SpkiPtr>(der, d2i_CUSTOS_SPKI);
+  if (!spki) DrainOpenSslErrors();
   return spki;
 }
 
