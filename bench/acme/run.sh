@@ -68,7 +68,7 @@ lego_orders() {
 }
 
 for bin in "$custos" "$bench" "$floor_bench"; do
-  [ -x "$bin" ] || { echo "run.sh: $bin missing (build custos and acme_bench)" >&2; exit 1; }
+  [ -x "$bin" ] || { echo "run.sh: $bin missing (build custos, acme_bench and acme_floor_bench)" >&2; exit 1; }
 done
 for p in lego pebble pebble-challtestsrv openssl curl python3; do
   command -v "$p" >/dev/null || { echo "run.sh: $p missing (scripts/install-deps.sh)" >&2; exit 1; }
