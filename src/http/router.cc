@@ -43,6 +43,29 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
     }
   }
   routes_.push_back(std::move(route));
+  Reindex();
+}
+
+void Router::Reindex() {
+  by_first_.clear();
+  unkeyed_.clear();
+  for (const Route& r : routes_) {
+    if (r.segments.front().kind == Segment::kLiteral) by_first_[r.segments.front().text];
+  }
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const Segment& first = routes_[i].segments.front();
+    if (first.kind == Segment::kLiteral) {
+      by_first_[first.text].push_back(i);
+    } else {
+      unkeyed_.push_back(i);
+      for (auto& [key, list] : by_first_) list.push_back(i);
+    }
+  }
+}
+
+const std::vector<size_t>& Router::Candidates(std::string_view first) const {
+  auto it = by_first_.find(first);
+  return it != by_first_.end() ? it->second : unkeyed_;
 }
 
 int Router::Match(const Route& route, const std::vector<std::string_view>& parts) {
@@ -69,7 +92,9 @@ Response Router::Dispatch(Request& request, std::string_view* route_label) const
   int best_score = -1;
   const Route* best_any_method = nullptr;
   int best_any_score = -1;
-  for (const Route& r : routes_) {
+  const std::vector<size_t>& candidates = Candidates(parts.front());
+  for (size_t index : candidates) {
+    const Route& r = routes_[index];
     int score = Match(r, parts);
     if (score < 0) continue;
     if (score > best_any_score) {
@@ -93,7 +118,8 @@ Response Router::Dispatch(Request& request, std::string_view* route_label) const
     }
     // 405: list every method registered for a pattern that matches this path.
     std::vector<std::string> allow;
-    for (const Route& r : routes_) {
+    for (size_t index : candidates) {
+      const Route& r = routes_[index];
       if (Match(r, parts) >= 0 &&
           std::find(allow.begin(), allow.end(), r.method) == allow.end()) {
         allow.push_back(r.method);

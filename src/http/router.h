@@ -14,6 +14,7 @@
 #define CUSTOS_HTTP_ROUTER_H_
 
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,8 +60,17 @@ class Router {
   };
   // Returns the number of literal segments matched (higher is more specific), or -1.
   static int Match(const Route& route, const std::vector<std::string_view>& parts);
+  // The indexes of the routes that can match a path whose first segment is `first`, in
+  // registration order.
+  const std::vector<size_t>& Candidates(std::string_view first) const;
+  void Reindex();
 
   std::vector<Route> routes_;
+  // Routes by their first segment, so that a request only looks at the routes it can match: a
+  // route whose first segment is a literal sits under that literal; one that starts with a
+  // parameter or the wildcard sits under every key and in unkeyed_.
+  std::map<std::string, std::vector<size_t>, std::less<>> by_first_;
+  std::vector<size_t> unkeyed_;
 };
 
 // GET /healthz -> 200 "ok"; GET /metrics -> `registry` rendered as text/plain; version=0.0.4.

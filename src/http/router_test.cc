@@ -87,6 +87,42 @@ TEST(RouterTest, HeadFallsBackToGet) {
   EXPECT_EQ(rc.headers.Get("Allow").value_or(""), "GET, HEAD");
 }
 
+TEST(RouterTest, RoutesStartingWithAParameterCompeteWithLiteralOnes) {
+  // Requests only look at the routes filed under their first segment; a route that starts with a
+  // parameter or the wildcard must still be found, whenever it was registered, and ties must still
+  // go to the earlier registration.
+  auto text = [](std::string body) {
+    return [body](const Request&) { return Response::Text(200, body); };
+  };
+  Router router;
+  router.Add("GET", "/{tenant}/status", text("tenant status"));
+  router.Add("GET", "/acme/{id}", text("acme id"));
+  router.Add("POST", "/{tenant}/{id}", text("two params"));
+  router.Add("GET", "/*", text("wildcard"));
+  router.Add("GET", "/acme/{id}/x", text("acme x"));
+
+  std::string_view route;
+  Request a = Make("GET", "/acme/status");  // one literal each: the earlier route wins
+  EXPECT_EQ(router.Dispatch(a, &route).body, "tenant status");
+  EXPECT_EQ(route, "/{tenant}/status");
+  Request b = Make("GET", "/other/status");  // a first segment no literal route has
+  EXPECT_EQ(router.Dispatch(b, &route).body, "tenant status");
+  Request c = Make("GET", "/acme/7");
+  EXPECT_EQ(router.Dispatch(c, &route).body, "acme id");
+  Request d = Make("GET", "/acme/7/x");
+  EXPECT_EQ(router.Dispatch(d, &route).body, "acme x");
+  Request e = Make("GET", "/nothing/here/at/all");
+  EXPECT_EQ(router.Dispatch(e, &route).body, "wildcard");
+  Request f = Make("GET", "/");
+  EXPECT_EQ(router.Dispatch(f, &route).body, "wildcard");
+  Request g = Make("PUT", "/acme/7");
+  Response rg = router.Dispatch(g, &route);
+  EXPECT_EQ(rg.status, 405);
+  EXPECT_EQ(rg.headers.Get("Allow").value_or(""), "GET, HEAD, POST");
+  Request h = Make("POST", "/other/7");
+  EXPECT_EQ(router.Dispatch(h, &route).body, "two params");
+}
+
 TEST(RouterTest, ReRegistrationReplacesHandler) {
   Router router;
   router.Add("GET", "/x", [](const Request&) { return Response::Text(200, "one"); });
