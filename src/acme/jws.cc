@@ -81,13 +81,8 @@ bool VerifyWith(EVP_PKEY* key, const EVP_MD* md, std::string_view data, std::str
   return rc == 1;
 }
 
-// SHA-256 and SHA-384, fetched once. EVP_sha256() and friends make OpenSSL 3.0 look the
-// implementation up again on every use.
-const EVP_MD* FetchedDigest(size_t bytes) {
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
-  static EVP_MD* const sha384 = EVP_MD_fetch(nullptr, "SHA2-384", nullptr);
-  return bytes == 48 ? sha384 : sha256;
-}
+// SHA-256 or SHA-384 by digest size, fetched once (pki/key.h).
+const EVP_MD* FetchedDigest(size_t bytes) { return bytes == 48 ? Sha384Md() : Sha256Md(); }
 
 // Verification contexts (EVP_PKEY_verify_init done, digest and padding set), kept per thread for
 // the keys it verified last. Setting one up makes OpenSSL 3.0 fetch the signature implementation

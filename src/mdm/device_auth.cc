@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "base/encoding.h"
+#include "pki/key.h"
 
 // RFC 5652 ContentInfo / SignedData with every field but the certificates kept as opaque
 // (raw BER) values, for splitting the certificates off without decoding them.
@@ -102,12 +103,6 @@ StatusOr<X509Ptr> ParseDerCertificate(std::string_view der, std::string_view wha
 X509Ptr Ref(X509* cert) {
   X509_up_ref(cert);
   return X509Ptr(cert);
-}
-
-// SHA-256 fetched once: EVP_MD_fetch per request would cost a provider lookup.
-const EVP_MD* Sha256Md() {
-  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md;
 }
 
 using CertKey = std::array<unsigned char, 32>;

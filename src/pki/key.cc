@@ -1,6 +1,7 @@
 #include "pki/key.h"
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -180,9 +181,26 @@ bool PublicKeysEqual(const EVP_PKEY* a, const EVP_PKEY* b) {
   return eq;
 }
 
+const EVP_MD* Sha256Md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  return md;
+}
+
+const EVP_MD* Sha384Md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-384", nullptr);
+  return md;
+}
+
 std::string Sha256(std::string_view data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  unsigned int len = 0;
+  if (Sha256Md() == nullptr ||
+      EVP_Digest(data.data(), data.size(), md, &len, Sha256Md(), nullptr) != 1 ||
+      len != sizeof(md)) {
+    // Only a broken OpenSSL installation gets here; the one-shot call fetches for itself.
+    ERR_clear_error();
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  }
   return std::string(reinterpret_cast<char*>(md), sizeof(md));
 }
 

@@ -67,6 +67,11 @@ std::string SpkiSha256Hex(const EVP_PKEY* key);
 // True when both keys have the same public half (EVP_PKEY_eq).
 bool PublicKeysEqual(const EVP_PKEY* a, const EVP_PKEY* b);
 
+// SHA-256 and SHA-384 fetched once from the default provider. Hashing through EVP_sha256(), or
+// the one-shot SHA256(), makes OpenSSL 3.0 look the implementation up again on every call.
+const EVP_MD* Sha256Md();
+const EVP_MD* Sha384Md();
+
 // Lowercase hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
 // Raw SHA-256 of `data` (32 bytes).

@@ -206,6 +206,19 @@ TEST(KeyTest, PublicKeysFromParameters) {
   EXPECT_EQ(KeyDescription(rebuilt.get()), "rsa-2048");
 }
 
+TEST(KeyTest, Sha256WithTheFetchedDigest) {
+  // FIPS 180-2 examples (one block and two blocks), and the empty input.
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256("abc").size(), 32u);
+  ASSERT_NE(Sha256Md(), nullptr);
+  ASSERT_NE(Sha384Md(), nullptr);
+  EXPECT_EQ(EVP_MD_get_size(Sha256Md()), 32);
+  EXPECT_EQ(EVP_MD_get_size(Sha384Md()), 48);
+}
+
 TEST(KeyTest, SpkiRoundTripAndDigests) {
   EvpPkeyPtr key = Key(KeyAlgorithm::kEcP384);
   EXPECT_EQ(KeyDescription(key.get()), "ec-p384");
