@@ -443,6 +443,10 @@ class ApnsProvider::Impl {
       int timeout_ms = 1000;
       if (!dirty_.empty() || !flush_.empty() || !dead_.empty()) {
         timeout_ms = 0;
+      } else if (conns_.empty() && retries_.empty()) {
+        // Nothing to watch: no connection, no retry due. Push() and Forget() wake the loop; an
+        // idle server costs no wakeups here.
+        timeout_ms = -1;
       } else {
         if (!retries_.empty()) {
           auto wait = std::chrono::ceil<std::chrono::milliseconds>(retries_.top().first - now);
