@@ -20,16 +20,25 @@ namespace custos::acme {
 
 using Json = nlohmann::json;
 
+struct AcmeService::KnownAccount {
+  AcmeAccountRecord record;
+  Jwk jwk;
+};
+
 struct AcmeService::Context {
   Jws jws;
-  std::optional<Jwk> jwk;                  // set when the JWS carried a jwk
-  std::optional<AcmeAccountRecord> account;  // set when it carried a kid
+  std::optional<Jwk> request_jwk;             // the JWS's own jwk (newAccount, revokeCert)
+  std::shared_ptr<const KnownAccount> known;  // the account its kid names
+  const Jwk* jwk = nullptr;                   // the key the JWS was verified with
+  const AcmeAccountRecord* account = nullptr;  // set when the JWS carried a kid
+  bool account_remembered = false;  // `known` came from known_accounts_: ConfirmAccount checks it
   bool post_as_get() const { return jws.payload_b64.empty(); }
 };
 
 namespace {
 
 constexpr size_t kMaxIdentifiers = 100;
+constexpr size_t kMaxKnownAccounts = 10000;
 constexpr int64_t kMaxOrdersListed = 1000;
 
 AcmeReply JsonReply(int status, const Json& body) {
@@ -187,13 +196,13 @@ StatusOr<AcmeReply> AcmeService::PostImpl(Endpoint endpoint, std::string_view id
     return AcmeError(ProblemType::kUnauthorized, "the JWS url does not match the request URL");
   }
   bool jwk_endpoint = endpoint == Endpoint::kNewAccount || endpoint == Endpoint::kRevokeCert;
-  EVP_PKEY* key = nullptr;
   if (ctx.jws.jwk) {
     if (!jwk_endpoint) {
       return AcmeError(ProblemType::kMalformed, "jwk is only allowed on newAccount and revokeCert");
     }
-    ASSIGN_OR_RETURN(ctx.jwk, ParseJwk(*ctx.jws.jwk));
-    key = ctx.jwk->key.get();
+    ASSIGN_OR_RETURN(ctx.request_jwk, ParseJwk(*ctx.jws.jwk));
+    ctx.jwk = &*ctx.request_jwk;
+    RETURN_IF_ERROR(VerifyJws(ctx.jws, ctx.jwk->key.get()));
   } else {
     if (endpoint == Endpoint::kNewAccount) {
       return AcmeError(ProblemType::kMalformed, "newAccount must be signed with a jwk");
@@ -203,27 +212,23 @@ StatusOr<AcmeReply> AcmeService::PostImpl(Endpoint endpoint, std::string_view id
       return AcmeError(ProblemType::kAccountDoesNotExist, "kid is not an account URL of this server");
     }
     std::string account_id = ctx.jws.kid.substr(prefix.size());
-    AcmeAccountRecord account;
-    Status st = storage_->Transact(
-        [&](Stores& s) -> Status {
-          ASSIGN_OR_RETURN(account, s.acme().GetAccount(account_id));
-          return OkStatus();
-        },
-        TxMode::kReadOnly);
-    if (st.code() == StatusCode::kNotFound) {
-      return AcmeError(ProblemType::kAccountDoesNotExist, "no account for this kid");
+    // The order endpoints verify against a remembered key and confirm the account in their own
+    // transaction; the account endpoints (which change or list it) read it afresh.
+    bool remember = endpoint != Endpoint::kAccount && endpoint != Endpoint::kAccountOrders &&
+                    endpoint != Endpoint::kKeyChange && endpoint != Endpoint::kRevokeCert;
+    ASSIGN_OR_RETURN(ctx.known, LoadAccount(account_id, remember));
+    Status verified = VerifyJws(ctx.jws, ctx.known->jwk.key.get());
+    if (!verified.ok() && remember) {
+      // The remembered key may be an old one: another process rolled it over. Read it afresh once.
+      ForgetAccount(account_id);
+      ASSIGN_OR_RETURN(ctx.known, LoadAccount(account_id, remember));
+      verified = VerifyJws(ctx.jws, ctx.known->jwk.key.get());
     }
-    RETURN_IF_ERROR(st);
-    if (account.status != "valid") {
-      return AcmeError(ProblemType::kUnauthorized, "the account is " + account.status);
-    }
-    auto jwk = ParseJwk(Json::parse(account.jwk_json, nullptr, false));
-    if (!jwk.ok()) return InternalError("stored account key does not parse");
-    ctx.jwk = *std::move(jwk);
-    key = ctx.jwk->key.get();
-    ctx.account = std::move(account);
+    RETURN_IF_ERROR(verified);
+    ctx.jwk = &ctx.known->jwk;
+    ctx.account = &ctx.known->record;
+    ctx.account_remembered = remember;
   }
-  RETURN_IF_ERROR(VerifyJws(ctx.jws, key));
   RETURN_IF_ERROR(nonces_.Consume(ctx.jws.nonce));
 
   switch (endpoint) {
@@ -243,6 +248,64 @@ StatusOr<AcmeReply> AcmeService::PostImpl(Endpoint endpoint, std::string_view id
 }
 
 // ---- Accounts -----------------------------------------------------------------------------------
+
+StatusOr<std::shared_ptr<const AcmeService::KnownAccount>> AcmeService::LoadAccount(
+    const std::string& id, bool remember) {
+  if (remember) {
+    std::lock_guard<std::mutex> lock(known_accounts_mu_);
+    auto it = known_accounts_.find(id);
+    if (it != known_accounts_.end()) return it->second;
+  }
+  AcmeAccountRecord account;
+  Status st = storage_->Transact(
+      [&](Stores& s) -> Status {
+        ASSIGN_OR_RETURN(account, s.acme().GetAccount(id));
+        return OkStatus();
+      },
+      TxMode::kReadOnly);
+  if (st.code() == StatusCode::kNotFound) {
+    return AcmeError(ProblemType::kAccountDoesNotExist, "no account for this kid");
+  }
+  RETURN_IF_ERROR(st);
+  if (account.status != "valid") {
+    return AcmeError(ProblemType::kUnauthorized, "the account is " + account.status);
+  }
+  auto jwk = ParseJwk(Json::parse(account.jwk_json, nullptr, false));
+  if (!jwk.ok()) return InternalError("stored account key does not parse");
+  auto known = std::make_shared<const KnownAccount>(KnownAccount{std::move(account), *std::move(jwk)});
+  if (remember) {
+    std::lock_guard<std::mutex> lock(known_accounts_mu_);
+    if (known_accounts_.size() >= kMaxKnownAccounts) known_accounts_.clear();
+    known_accounts_[id] = known;
+  }
+  return known;
+}
+
+void AcmeService::ForgetAccount(const std::string& id) {
+  std::lock_guard<std::mutex> lock(known_accounts_mu_);
+  known_accounts_.erase(id);
+}
+
+Status AcmeService::ConfirmAccount(Stores& stores, const Context& ctx) {
+  if (!ctx.account_remembered) return OkStatus();  // read in this request already
+  auto now = stores.acme().GetAccount(ctx.account->id);
+  if (now.status().code() == StatusCode::kNotFound) {
+    ForgetAccount(ctx.account->id);
+    return AcmeError(ProblemType::kAccountDoesNotExist, "no account for this kid");
+  }
+  RETURN_IF_ERROR(now.status());
+  if (now->status != "valid") {
+    ForgetAccount(ctx.account->id);
+    return AcmeError(ProblemType::kUnauthorized, "the account is " + now->status);
+  }
+  if (now->key_thumbprint != ctx.account->key_thumbprint) {
+    // Rolled over between the signature check and this transaction: the request was signed
+    // with a key the account no longer has.
+    ForgetAccount(ctx.account->id);
+    return AcmeError(ProblemType::kMalformed, "the JWS is not signed with the account's current key");
+  }
+  return OkStatus();
+}
 
 Json AcmeService::AccountJson(const AcmeAccountRecord& account) const {
   Json contact = Json::parse(account.contact_json, nullptr, false);
@@ -329,6 +392,7 @@ StatusOr<AcmeReply> AcmeService::Account(Context& ctx, std::string_view id) {
       account.contact_json = contact.dump();
     }
     RETURN_IF_ERROR(storage_->Transact([&](Stores& s) { return s.acme().UpdateAccount(account); }));
+    ForgetAccount(account.id);
   }
   AcmeReply r = JsonReply(200, AccountJson(account));
   r.location = Url("account/" + account.id);
@@ -381,6 +445,7 @@ StatusOr<AcmeReply> AcmeService::KeyChange(Context& ctx, std::string_view reques
     }
     return s.acme().UpdateAccount(account);
   });
+  if (st.ok()) ForgetAccount(account.id);
   if (!st.ok() && !holder.empty()) {
     AcmeReply r;
     r.status = 409;
@@ -505,6 +570,7 @@ StatusOr<AcmeReply> AcmeService::NewOrder(Context& ctx) {
 
   Json body;
   RETURN_IF_ERROR(storage_->Transact([&](Stores& s) -> Status {
+    RETURN_IF_ERROR(ConfirmAccount(s, ctx));
     if (device) {
       // The ClientIdentifier must be one custos created and nobody spent yet; it is spent when the
       // attestation verifies.
@@ -545,6 +611,7 @@ StatusOr<AcmeReply> AcmeService::NewOrder(Context& ctx) {
 StatusOr<AcmeReply> AcmeService::Order(Context& ctx, std::string_view id) {
   Json body;
   RETURN_IF_ERROR(storage_->Transact([&](Stores& s) -> Status {
+    RETURN_IF_ERROR(ConfirmAccount(s, ctx));
     ASSIGN_OR_RETURN(AcmeOrderRecord order, s.acme().GetOrder(id));
     if (order.account_id != ctx.account->id) {
       return AcmeError(ProblemType::kUnauthorized, "the order belongs to another account");
@@ -595,6 +662,7 @@ StatusOr<AcmeReply> AcmeService::Authz(Context& ctx, std::string_view id) {
   }
   Json body;
   RETURN_IF_ERROR(storage_->Transact([&](Stores& s) -> Status {
+    RETURN_IF_ERROR(ConfirmAccount(s, ctx));
     ASSIGN_OR_RETURN(AcmeAuthzRecord authz, s.acme().GetAuthz(id));
     if (authz.account_id != ctx.account->id) {
       return AcmeError(ProblemType::kUnauthorized, "the authorization belongs to another account");
@@ -626,6 +694,7 @@ StatusOr<AcmeReply> AcmeService::Challenge(Context& ctx, std::string_view id) {
   AcmeAuthzRecord authz;
   RETURN_IF_ERROR(storage_->Transact(
       [&](Stores& s) -> Status {
+        RETURN_IF_ERROR(ConfirmAccount(s, ctx));
         ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
         ASSIGN_OR_RETURN(authz, s.acme().GetAuthz(challenge.authz_id));
         return OkStatus();
@@ -865,6 +934,7 @@ StatusOr<AcmeReply> AcmeService::Finalize(Context& ctx, std::string_view id) {
   std::optional<DeviceAttestRefusal> key_refusal;  // issue 7: reported after the transaction
   Status finalized = storage_->Transact([&](Stores& s) -> Status {
     key_refusal.reset();
+    RETURN_IF_ERROR(ConfirmAccount(s, ctx));
     ASSIGN_OR_RETURN(AcmeOrderRecord order, s.acme().GetOrder(id));
     if (order.account_id != ctx.account->id) {
       return AcmeError(ProblemType::kUnauthorized, "the order belongs to another account");
@@ -981,6 +1051,7 @@ StatusOr<AcmeReply> AcmeService::Cert(Context& ctx, std::string_view id) {
   CertificateRecord record;
   RETURN_IF_ERROR(storage_->Transact(
       [&](Stores& s) -> Status {
+        RETURN_IF_ERROR(ConfirmAccount(s, ctx));
         ASSIGN_OR_RETURN(AcmeOrderRecord order, s.acme().GetOrder(id));
         if (order.account_id != ctx.account->id) {
           return AcmeError(ProblemType::kUnauthorized, "the certificate belongs to another account");

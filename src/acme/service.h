@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -134,6 +135,7 @@ class AcmeService {
 
  private:
   struct Context;
+  struct KnownAccount;  // an account with its parsed key
 
   AcmeService(Options options, Authority* authority, Storage* storage, Clock* clock,
                Random* random, std::unique_ptr<Http01Fetcher> fetcher,
@@ -153,6 +155,16 @@ class AcmeService {
   StatusOr<AcmeReply> Challenge(Context& ctx, std::string_view id);
   StatusOr<AcmeReply> Cert(Context& ctx, std::string_view id);
   StatusOr<AcmeReply> RevokeCert(Context& ctx);
+
+  // The account `id` names, read in a transaction of its own; with `remember`, from (and into)
+  // known_accounts_. ACME errors: accountDoesNotExist, unauthorized for an account that is not
+  // valid.
+  StatusOr<std::shared_ptr<const KnownAccount>> LoadAccount(const std::string& id, bool remember);
+  void ForgetAccount(const std::string& id);
+  // In a handler's transaction, before it reads or changes anything: the account a remembered
+  // entry vouched for is still valid with the key the request was verified with. Another custos
+  // process on the same database may have deactivated it or rolled its key over.
+  Status ConfirmAccount(Stores& stores, const Context& ctx);
 
   // device-attest-01: verifies the attestation and records the outcome.
   Status ValidateDeviceAttest(const AcmeChallengeRecord& challenge, const AcmeAuthzRecord& authz,
@@ -183,6 +195,12 @@ class AcmeService {
   std::unique_ptr<Http01Fetcher> fetcher_;
   std::unique_ptr<attest::AttestationVerifier> verifier_;
   NonceStore nonces_;
+
+  // Valid accounts by id with their parsed keys, so that the signed requests of an order verify
+  // without a transaction of their own; each handler confirms the entry in its transaction
+  // (ConfirmAccount). Cleared when it grows past kMaxKnownAccounts.
+  std::mutex known_accounts_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const KnownAccount>> known_accounts_;
 
   std::mutex work_mu_;
   std::condition_variable work_cv_;

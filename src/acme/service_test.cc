@@ -25,6 +25,7 @@ using testing::InProcessAcmeClient;
 
 constexpr char kBase[] = "https://ca.test:8443";
 constexpr char kMalformed[] = "urn:ietf:params:acme:error:malformed";
+constexpr char kUnauthorized[] = "urn:ietf:params:acme:error:unauthorized";
 
 // Serves key authorizations from a map (name/token -> body).
 class MapFetcher : public Http01Fetcher {
@@ -57,12 +58,11 @@ class AcmeServiceTest : public ::testing::Test {
     ASSERT_TRUE(fake.ok()) << fake.status();
     fake_ca_ = std::make_unique<attest::testing::FakeAttestationCa>(*std::move(fake));
 
-    AcmeService::Options options;
-    options.base_url = kBase;
-    options.trust_apple_root = false;
-    options.extra_attestation_roots_pem = {fake_ca_->RootPem()};
-    options.nonce_lifetime = std::chrono::seconds(600);
-    auto service = AcmeService::Create(options, authority_.get(), storage_.get(), &clock_,
+    options_.base_url = kBase;
+    options_.trust_apple_root = false;
+    options_.extra_attestation_roots_pem = {fake_ca_->RootPem()};
+    options_.nonce_lifetime = std::chrono::seconds(600);
+    auto service = AcmeService::Create(options_, authority_.get(), storage_.get(), &clock_,
                                        Random::Secure(), std::make_unique<MapFetcher>(&served_));
     ASSERT_TRUE(service.ok()) << service.status();
     service_ = *std::move(service);
@@ -124,7 +124,20 @@ class AcmeServiceTest : public ::testing::Test {
     return d;
   }
 
+  int64_t OrderCount() {
+    int64_t n = 0;
+    std::string account_id = client_->kid().substr(client_->kid().rfind('/') + 1);
+    Status st = storage_->Transact([&](Stores& s) -> Status {
+      ASSIGN_OR_RETURN(auto orders, s.acme().ListOrders(account_id, 1000));
+      n = static_cast<int64_t>(orders.size());
+      return OkStatus();
+    });
+    EXPECT_TRUE(st.ok()) << st;
+    return n;
+  }
+
   FakeClock clock_{Clock::Real()->Now()};
+  AcmeService::Options options_;
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<Authority> authority_;
   std::unique_ptr<attest::testing::FakeAttestationCa> fake_ca_;
@@ -330,6 +343,49 @@ TEST_F(AcmeServiceTest, KeyChange) {
   client_->set_key(new_key.get());
   EXPECT_EQ(client_->Post("/acme/new-order", R"({"identifiers":[{"type":"dns","value":"a.test"}]})").status,
             201);
+}
+
+TEST_F(AcmeServiceTest, AccountChangesByAnotherServerAreSeen) {
+  // This server remembers the account's key once it has verified a request with it.
+  const std::string kNewOrder = R"({"identifiers":[{"type":"dns","value":"a.test"}]})";
+  auto first = client_->Post("/acme/new-order", kNewOrder);
+  ASSERT_EQ(first.status, 201) << first.body;
+  std::string order_path = client_->PathOf(first.location);
+
+  // A second server on the same database, as another custos process would be, rolls the
+  // account's key over.
+  auto there = AcmeService::Create(options_, authority_.get(), storage_.get(), &clock_,
+                                   Random::Secure(), std::make_unique<MapFetcher>(&served_));
+  ASSERT_TRUE(there.ok()) << there.status();
+  InProcessAcmeClient elsewhere(there->get(), account_key_.get());
+  elsewhere.set_kid(client_->kid());
+  auto new_key = NewKey("P-256");
+  Json inner_payload{{"account", client_->kid()}, {"oldKey", *JwkFromKey(account_key_.get())}};
+  Json inner_header{{"url", std::string(kBase) + "/acme/key-change"},
+                    {"jwk", *JwkFromKey(new_key.get())}};
+  auto inner = SignFlattenedJws(new_key.get(), inner_header, inner_payload.dump());
+  ASSERT_TRUE(inner.ok());
+  ASSERT_EQ(elsewhere.Post("/acme/key-change", *inner).status, 200);
+
+  // Here the old key, which this server still remembers, no longer signs for the account, and
+  // nothing is created; the new key does.
+  int64_t orders = OrderCount();
+  EXPECT_EQ(client_->Post("/acme/new-order", kNewOrder).problem_type(), kMalformed);
+  EXPECT_EQ(client_->Post(order_path, "").problem_type(), kMalformed);
+  EXPECT_EQ(OrderCount(), orders);
+  client_->set_key(new_key.get());
+  EXPECT_EQ(client_->Post(order_path, "").status, 200);
+  EXPECT_EQ(client_->Post("/acme/new-order", kNewOrder).status, 201);
+  EXPECT_EQ(OrderCount(), orders + 1);
+
+  // The other server deactivates the account: here every request of it is refused from then on,
+  // though the key is still the one remembered.
+  elsewhere.set_key(new_key.get());
+  auto gone = elsewhere.Post(client_->PathOf(client_->kid()), R"({"status":"deactivated"})");
+  ASSERT_EQ(gone.status, 200) << gone.body;
+  EXPECT_EQ(client_->Post("/acme/new-order", kNewOrder).problem_type(), kUnauthorized);
+  EXPECT_EQ(client_->Post(order_path, "").problem_type(), kUnauthorized);
+  EXPECT_EQ(OrderCount(), orders + 1);
 }
 
 TEST_F(AcmeServiceTest, DeviceAttestFullFlow) {
