@@ -671,6 +671,29 @@ TEST_F(TlsServerTest, ClientCertificateChainReachesHandlerUnverified) {
   EXPECT_TRUE(last_.tls);
 }
 
+TEST_F(TlsServerTest, NoSessionTicketsAreSent) {
+  // Sessions are never resumed (every connection must carry the client's chain), so a ticket would
+  // be work for nothing: by default OpenSSL sends two after each TLS 1.3 handshake.
+  StartTls();
+  static std::atomic<int> tickets{0};
+  tickets = 0;
+  SSL_CTX* ctx = client_ctx_.get();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, [](SSL*, SSL_SESSION*) {
+    ++tickets;
+    return 0;  // not kept
+  });
+  Client c(tls_port_);
+  ASSERT_TRUE(c.StartTls(ctx));
+  auto r = c.Get("/healthz");  // tickets would arrive before the answer
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto again = c.Get("/healthz");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(tickets.load(), 0);
+}
+
 TEST_F(TlsServerTest, PlainTextOnTlsPortDoesNotDisturbOthers) {
   StartTls();
   Client garbage(tls_port_);
