@@ -738,8 +738,9 @@ StatusOr<AcmeReply> AcmeService::Challenge(Context& ctx, std::string_view id) {
     return OkStatus();
   }));
   if (queued) {
+    Http01Job job{challenge, authz, challenge.token + "." + ctx.account->key_thumbprint};
     std::lock_guard<std::mutex> lock(work_mu_);
-    work_.emplace_back(id);
+    work_.push_back(std::move(job));
     work_cv_.notify_one();
   }
   return reply();
@@ -840,16 +841,16 @@ Status AcmeService::ValidateDeviceAttest(const AcmeChallengeRecord& challenge,
 
 void AcmeService::WorkerLoop() {
   for (;;) {
-    std::string id;
+    Http01Job job;
     {
       std::unique_lock<std::mutex> lock(work_mu_);
       work_cv_.wait(lock, [&] { return stopping_ || !work_.empty(); });
       if (stopping_) return;
-      id = std::move(work_.front());
+      job = std::move(work_.front());
       work_.pop_front();
       ++busy_;
     }
-    ValidateHttp01(id);
+    ValidateHttp01(job);
     {
       std::lock_guard<std::mutex> lock(work_mu_);
       --busy_;
@@ -863,20 +864,10 @@ void AcmeService::WaitForValidations() {
   idle_cv_.wait(lock, [&] { return stopping_ || (work_.empty() && busy_ == 0); });
 }
 
-void AcmeService::ValidateHttp01(const std::string& challenge_id) {
-  AcmeChallengeRecord challenge;
-  AcmeAuthzRecord authz;
-  AcmeAccountRecord account;
-  Status st = storage_->Transact(
-      [&](Stores& s) -> Status {
-        ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(challenge_id));
-        ASSIGN_OR_RETURN(authz, s.acme().GetAuthz(challenge.authz_id));
-        ASSIGN_OR_RETURN(account, s.acme().GetAccount(authz.account_id));
-        return OkStatus();
-      },
-      TxMode::kReadOnly);
-  if (!st.ok() || challenge.status != "processing") return;
-  std::string expected = challenge.token + "." + account.key_thumbprint;
+void AcmeService::ValidateHttp01(const Http01Job& job) {
+  const AcmeChallengeRecord& challenge = job.challenge;
+  const AcmeAuthzRecord& authz = job.authz;
+  const std::string& expected = job.key_authorization;
   Status verdict;
   auto body = fetcher_->Fetch(authz.identifier_value, challenge.token);
   if (!body.ok()) {
@@ -896,7 +887,7 @@ void AcmeService::ValidateHttp01(const std::string& challenge_id) {
     }
   }
   Time now = clock_->Now();
-  st = storage_->Transact([&](Stores& s) -> Status {
+  Status st = storage_->Transact([&](Stores& s) -> Status {
     if (!verdict.ok()) return RecordFailure(s, challenge, authz, verdict);
     RETURN_IF_ERROR(s.acme().UpdateChallenge(challenge.id, "valid", now, ""));
     RETURN_IF_ERROR(s.acme().UpdateAuthz(authz.id, "valid", ""));

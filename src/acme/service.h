@@ -169,8 +169,15 @@ class AcmeService {
   // device-attest-01: verifies the attestation and records the outcome.
   Status ValidateDeviceAttest(const AcmeChallengeRecord& challenge, const AcmeAuthzRecord& authz,
                               std::string_view payload);
+  // An http-01 validation for a worker: what the challenge POST read, so the worker does not
+  // read it again.
+  struct Http01Job {
+    AcmeChallengeRecord challenge;
+    AcmeAuthzRecord authz;
+    std::string key_authorization;  // token "." account key thumbprint
+  };
   // http-01 on a worker thread.
-  void ValidateHttp01(const std::string& challenge_id);
+  void ValidateHttp01(const Http01Job& job);
   // Marks the challenge and its authorization invalid with `problem`, and the order.
   Status RecordFailure(Stores& stores, const AcmeChallengeRecord& challenge,
                        const AcmeAuthzRecord& authz, const Status& problem);
@@ -205,7 +212,7 @@ class AcmeService {
   std::mutex work_mu_;
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  std::deque<std::string> work_;  // challenge ids
+  std::deque<Http01Job> work_;
   int busy_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
