@@ -676,7 +676,7 @@ StatusOr<AcmeReply> AcmeService::Authz(Context& ctx, std::string_view id) {
     ASSIGN_OR_RETURN(auto challenges, s.acme().ListChallenges(authz.id));
     body = AuthzJson(authz, challenges);
     return OkStatus();
-  }));
+  }, deactivate ? TxMode::kReadWrite : TxMode::kReadOnly));  // polls take no write lock
   return JsonReply(200, body);
 }
 
