@@ -462,12 +462,10 @@ StatusOr<AcmeReply> AcmeService::KeyChange(Context& ctx, std::string_view reques
 
 // ---- Orders -------------------------------------------------------------------------------------
 
-Json AcmeService::OrderJson(Stores& stores, const AcmeOrderRecord& order) const {
+Json AcmeService::OrderJson(const AcmeOrderRecord& order,
+                            const std::vector<AcmeAuthzRecord>& authzs) const {
   Json authz_urls = Json::array();
-  auto authzs = stores.acme().ListAuthzs(order.id);
-  if (authzs.ok()) {
-    for (const auto& a : *authzs) authz_urls.push_back(Url("authz/" + a.id));
-  }
+  for (const auto& a : authzs) authz_urls.push_back(Url("authz/" + a.id));
   Json identifiers = Json::parse(order.identifiers_json, nullptr, false);
   Json j{{"status", order.status},
          {"expires", FormatRfc3339(order.expires_at)},
@@ -485,15 +483,18 @@ Json AcmeService::OrderJson(Stores& stores, const AcmeOrderRecord& order) const 
 }
 
 StatusOr<AcmeOrderRecord> AcmeService::RefreshOrder(Stores& stores, AcmeOrderRecord order) {
+  if ((order.status != "pending" && order.status != "ready") || order.expires_at <= clock_->Now()) {
+    return RefreshOrder(stores, std::move(order), {});  // the authorizations do not matter
+  }
+  ASSIGN_OR_RETURN(auto authzs, stores.acme().ListAuthzs(order.id));
+  return RefreshOrder(stores, std::move(order), authzs);
+}
+
+StatusOr<AcmeOrderRecord> AcmeService::RefreshOrder(Stores& stores, AcmeOrderRecord order,
+                                                    const std::vector<AcmeAuthzRecord>& authzs) {
   if (order.status != "pending" && order.status != "ready") return order;
   Time now = clock_->Now();
-  std::string status;
-  if (order.expires_at <= now) {
-    status = "invalid";
-  } else {
-    ASSIGN_OR_RETURN(auto authzs, stores.acme().ListAuthzs(order.id));
-    status = OrderStatusFrom(authzs, now);
-  }
+  std::string status = order.expires_at <= now ? "invalid" : OrderStatusFrom(authzs, now);
   if (status != order.status) {
     std::string error;
     if (status == "invalid") {
@@ -584,6 +585,7 @@ StatusOr<AcmeReply> AcmeService::NewOrder(Context& ctx) {
       }
     }
     RETURN_IF_ERROR(s.acme().InsertOrder(order));
+    std::vector<AcmeAuthzRecord> authzs;
     for (const auto& id : identifiers) {
       AcmeAuthzRecord authz;
       authz.id = NewId();
@@ -599,8 +601,9 @@ StatusOr<AcmeReply> AcmeService::NewOrder(Context& ctx) {
       ch.type = device ? "device-attest-01" : "http-01";
       ch.token = Base64UrlEncode(random_->Bytes(32));
       RETURN_IF_ERROR(s.acme().InsertChallenge(ch));
+      authzs.push_back(std::move(authz));
     }
-    body = OrderJson(s, order);
+    body = OrderJson(order, authzs);
     return OkStatus();
   }));
   AcmeReply r = JsonReply(201, body);
@@ -616,8 +619,9 @@ StatusOr<AcmeReply> AcmeService::Order(Context& ctx, std::string_view id) {
     if (order.account_id != ctx.account->id) {
       return AcmeError(ProblemType::kUnauthorized, "the order belongs to another account");
     }
-    ASSIGN_OR_RETURN(order, RefreshOrder(s, std::move(order)));
-    body = OrderJson(s, order);
+    ASSIGN_OR_RETURN(auto authzs, s.acme().ListAuthzs(order.id));
+    ASSIGN_OR_RETURN(order, RefreshOrder(s, std::move(order), authzs));
+    body = OrderJson(order, authzs);
     return OkStatus();
   }));
   AcmeReply r = JsonReply(200, body);
@@ -930,11 +934,11 @@ StatusOr<AcmeReply> AcmeService::Finalize(Context& ctx, std::string_view id) {
     if (order.account_id != ctx.account->id) {
       return AcmeError(ProblemType::kUnauthorized, "the order belongs to another account");
     }
-    ASSIGN_OR_RETURN(order, RefreshOrder(s, std::move(order)));
+    ASSIGN_OR_RETURN(auto authzs, s.acme().ListAuthzs(order.id));
+    ASSIGN_OR_RETURN(order, RefreshOrder(s, std::move(order), authzs));
     if (order.status != "ready") {
       return AcmeError(ProblemType::kOrderNotReady, "the order is " + order.status);
     }
-    ASSIGN_OR_RETURN(auto authzs, s.acme().ListAuthzs(order.id));
     IssueRequest req;
     req.spki_der = csr->spki_der;
     req.requester = "acme";
@@ -1022,7 +1026,7 @@ StatusOr<AcmeReply> AcmeService::Finalize(Context& ctx, std::string_view id) {
     RETURN_IF_ERROR(s.acme().UpdateOrder(order.id, "valid", "", issued->record.serial_hex));
     order.status = "valid";
     order.cert_serial = issued->record.serial_hex;
-    body = OrderJson(s, order);
+    body = OrderJson(order, authzs);
     return OkStatus();
   });
   if (!finalized.ok()) {

@@ -183,9 +183,14 @@ class AcmeService {
                        const AcmeAuthzRecord& authz, const Status& problem);
   // Updates a pending/ready order's status from its authorizations and expiry.
   StatusOr<AcmeOrderRecord> RefreshOrder(Stores& stores, AcmeOrderRecord order);
+  // The same with the order's authorizations already read (`authzs`, as ListAuthzs gives them).
+  StatusOr<AcmeOrderRecord> RefreshOrder(Stores& stores, AcmeOrderRecord order,
+                                         const std::vector<AcmeAuthzRecord>& authzs);
 
   nlohmann::json AccountJson(const AcmeAccountRecord& account) const;
-  nlohmann::json OrderJson(Stores& stores, const AcmeOrderRecord& order) const;
+  // `authzs`: the order's authorizations, as ListAuthzs gives them.
+  nlohmann::json OrderJson(const AcmeOrderRecord& order,
+                           const std::vector<AcmeAuthzRecord>& authzs) const;
   nlohmann::json AuthzJson(const AcmeAuthzRecord& authz,
                            const std::vector<AcmeChallengeRecord>& challenges) const;
   nlohmann::json ChallengeJson(const AcmeChallengeRecord& challenge) const;
