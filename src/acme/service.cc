@@ -694,59 +694,68 @@ Status AcmeService::RecordFailure(Stores& s, const AcmeChallengeRecord& challeng
 }
 
 StatusOr<AcmeReply> AcmeService::Challenge(Context& ctx, std::string_view id) {
+  // A poll (POST-as-GET) only reads. An answer to a pending http-01 challenge moves it to
+  // processing in the transaction that reads it; device-attest-01 is judged after it, outside
+  // any transaction.
+  bool answer = !ctx.post_as_get();
+  auto still_pending = [&](const AcmeAuthzRecord& a) {
+    return a.status == "pending" && a.expires_at > clock_->Now();
+  };
   AcmeChallengeRecord challenge;
   AcmeAuthzRecord authz;
+  bool queued = false;
   RETURN_IF_ERROR(storage_->Transact(
       [&](Stores& s) -> Status {
+        queued = false;
         RETURN_IF_ERROR(ConfirmAccount(s, ctx));
         ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
         ASSIGN_OR_RETURN(authz, s.acme().GetAuthz(challenge.authz_id));
+        if (authz.account_id != ctx.account->id) {
+          return AcmeError(ProblemType::kUnauthorized, "the challenge belongs to another account");
+        }
+        if (!answer || challenge.status != "pending" || challenge.type != "http-01") {
+          return OkStatus();
+        }
+        if (!still_pending(authz)) {
+          return AcmeError(ProblemType::kMalformed, "the authorization is no longer pending");
+        }
+        // The payload is {} (RFC 8555 section 7.5.1); validation runs on a worker.
+        RETURN_IF_ERROR(PayloadObject(ctx.jws.payload).status());
+        RETURN_IF_ERROR(s.acme().UpdateChallenge(id, "processing", std::nullopt, ""));
+        challenge.status = "processing";
+        challenge.validated_at.reset();
+        challenge.error_json.clear();
+        queued = true;
         return OkStatus();
       },
-      TxMode::kReadOnly));
-  if (authz.account_id != ctx.account->id) {
-    return AcmeError(ProblemType::kUnauthorized, "the challenge belongs to another account");
-  }
+      answer ? TxMode::kReadWrite : TxMode::kReadOnly));
   // The reply is the challenge as `challenge` holds it when the request is done.
   auto reply = [&]() -> AcmeReply {
     AcmeReply r = JsonReply(200, ChallengeJson(challenge));
     r.links.push_back("<" + Url("authz/" + authz.id) + ">;rel=\"up\"");
     return r;
   };
-  // POST-as-GET, or a challenge already answered: report its state.
-  if (ctx.post_as_get() || challenge.status != "pending") return reply();
-  if (authz.status != "pending" || authz.expires_at <= clock_->Now()) {
-    return AcmeError(ProblemType::kMalformed, "the authorization is no longer pending");
-  }
-  if (challenge.type == "device-attest-01") {
-    RETURN_IF_ERROR(ValidateDeviceAttest(challenge, authz, ctx.jws.payload));
-    RETURN_IF_ERROR(storage_->Transact(
-        [&](Stores& s) -> Status {
-          ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
-          return OkStatus();
-        },
-        TxMode::kReadOnly));
-    return reply();
-  }
-  // http-01: the payload is {} (RFC 8555 section 7.5.1); validation runs on a worker.
-  ASSIGN_OR_RETURN(Json payload, PayloadObject(ctx.jws.payload));
-  (void)payload;
-  bool queued = false;
-  RETURN_IF_ERROR(storage_->Transact([&](Stores& s) -> Status {
-    queued = false;
-    ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
-    if (challenge.status != "pending") return OkStatus();
-    RETURN_IF_ERROR(s.acme().UpdateChallenge(id, "processing", std::nullopt, ""));
-    ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
-    queued = true;
-    return OkStatus();
-  }));
   if (queued) {
     Http01Job job{challenge, authz, challenge.token + "." + ctx.account->key_thumbprint};
     std::lock_guard<std::mutex> lock(work_mu_);
     work_.push_back(std::move(job));
     work_cv_.notify_one();
+    return reply();
   }
+  // A poll, or a challenge already answered: report its state.
+  if (!answer || challenge.status != "pending" || challenge.type != "device-attest-01") {
+    return reply();
+  }
+  if (!still_pending(authz)) {
+    return AcmeError(ProblemType::kMalformed, "the authorization is no longer pending");
+  }
+  RETURN_IF_ERROR(ValidateDeviceAttest(challenge, authz, ctx.jws.payload));
+  RETURN_IF_ERROR(storage_->Transact(
+      [&](Stores& s) -> Status {
+        ASSIGN_OR_RETURN(challenge, s.acme().GetChallenge(id));
+        return OkStatus();
+      },
+      TxMode::kReadOnly));
   return reply();
 }
 

@@ -245,8 +245,25 @@ TEST_F(AcmeServiceTest, Http01OrderRevokeAndOrdersList) {
     std::string token = ch["token"];
     served_[authz.json["identifier"]["value"].get<std::string>() + "/" + token] =
         token + "." + thumbprint + "\n";
-    auto answered = client_->Post(client_->PathOf(ch["url"].get<std::string>()), "{}");
+    std::string chall_path = client_->PathOf(ch["url"].get<std::string>());
+    if (authz_url == order.json["authorizations"][0]) {
+      // Refused answers change nothing: another account's, and one whose payload is not {}.
+      auto stranger_key = NewKey("P-256");
+      InProcessAcmeClient stranger(service_.get(), stranger_key.get());
+      ASSERT_EQ(stranger.NewAccount().status, 201);
+      EXPECT_EQ(stranger.Post(chall_path, "{}").problem_type(),
+                "urn:ietf:params:acme:error:unauthorized");
+      EXPECT_EQ(client_->Post(chall_path, "[]").problem_type(), kMalformed);
+      EXPECT_EQ(client_->Post(chall_path, "").json["status"], "pending");
+    }
+    auto answered = client_->Post(chall_path, "{}");
     EXPECT_EQ(answered.status, 200) << answered.body;
+    EXPECT_EQ(answered.json["status"], "processing");
+    EXPECT_EQ(answered.json["token"], token);
+    // Answering again is no error: the reply reports the challenge as it is.
+    auto again = client_->Post(chall_path, "{}");
+    EXPECT_EQ(again.status, 200) << again.body;
+    EXPECT_NE(again.json["status"], "pending");
   }
   service_->WaitForValidations();
   auto ready = client_->Post(order_path, "");
