@@ -22,7 +22,9 @@
 // Everything is timed as this thread's CPU time. Nothing here is custos code: the figures are what
 // the libraries ask for the work itself.
 //
-//   acme_floor_bench [--scale X]   X multiplies every iteration count (default 1)
+//   acme_floor_bench [--scale X] [--cold]   X multiplies every iteration count (default 1);
+//                                           --cold prices each operation with cold caches
+//                                           (cpu_timing.h)
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -39,6 +41,8 @@
 
 #include <thread>
 
+#include "cpu_timing.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -48,11 +52,10 @@
 
 namespace {
 
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+using custos_bench::EvictCaches;
+using custos_bench::MicrosPerOp;
+using custos_bench::ThreadCpuSeconds;
+
 
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "acme_floor_bench: %s\n", what);
@@ -60,13 +63,6 @@ double ThreadCpuSeconds() {
   std::exit(1);
 }
 
-// Microseconds of CPU per call of `op`, over `n` calls after 5% warm-up.
-double MicrosPerOp(int n, const std::function<void()>& op) {
-  for (int i = 0; i < n / 20 + 1; ++i) op();
-  double t0 = ThreadCpuSeconds();
-  for (int i = 0; i < n; ++i) op();
-  return (ThreadCpuSeconds() - t0) * 1e6 / n;
-}
 
 // SHA-256 of `data`, then a signature check with a context set up once.
 double Es256VerifyMicros(int n) {
@@ -204,7 +200,10 @@ double TlsHandshakeServerMicros(int n) {
   };
   for (int i = 0; i < n / 20 + 1; ++i) one();  // warm-up
   server_cpu = 0;
-  for (int i = 0; i < n; ++i) one();
+  for (int i = 0; i < n; ++i) {
+    EvictCaches();
+    one();
+  }
   SSL_CTX_free(client_ctx);
   SSL_CTX_free(server_ctx);
   return server_cpu * 1e6 / n;
@@ -315,6 +314,7 @@ double LoopbackExchangeMicros(int n) {
   std::memset(response, 'a', sizeof(response));
   double cpu = 0;
   for (int i = 0; i < total; ++i) {
+    EvictCaches();
     double t0 = ThreadCpuSeconds();
     if (!ReadExactly(fd, request, sizeof(request)) ||
         send(fd, response, sizeof(response), 0) != sizeof(response)) {
@@ -350,6 +350,7 @@ double Http01FetchMicros(int n) {
       "Host: d1.custos.test\r\nUser-Agent: custos-acme-validator\r\nAccept: */*\r\n\r\n";
   double cpu = 0;
   for (int i = 0; i < total; ++i) {
+    EvictCaches();
     double t0 = ThreadCpuSeconds();
     int fd = Connect(port);
     char buf[1024];
@@ -371,7 +372,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--scale") == 0) scale = std::atof(argv[i + 1]);
   }
-  auto n = [&](int base) { return std::max(1, static_cast<int>(base * scale)); };
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--cold") == 0) custos_bench::SetCold(true);
+  }
+  auto n = [&](int base) { return custos_bench::Iterations(base, scale); };
   std::printf("es256_verify_us: %.1f\n", Es256VerifyMicros(n(3000)));
   std::printf("rsa2048_sign_us: %.1f\n", Rsa2048SignMicros(n(600)));
   std::printf("tls13_handshake_server_us: %.1f\n", TlsHandshakeServerMicros(n(600)));
