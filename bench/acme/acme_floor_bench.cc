@@ -42,6 +42,7 @@
 #include <thread>
 
 #include "cpu_timing.h"
+#include "fixtures.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -53,6 +54,8 @@
 namespace {
 
 using custos_bench::EvictCaches;
+using custos_bench::Listen;
+using custos_bench::UseSelfSignedP256;
 using custos_bench::MicrosPerOp;
 using custos_bench::ThreadCpuSeconds;
 
@@ -124,28 +127,6 @@ double Rsa2048SignMicros(int n) {
   return us;
 }
 
-// A self-signed ECDSA P-256 certificate, as bench/acme/run.sh makes for both servers.
-void UseSelfSignedP256(SSL_CTX* ctx) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* cert = X509_new();
-  if (key == nullptr || cert == nullptr) Die("TLS certificate");
-  X509_set_version(cert, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
-  X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-  X509_set_issuer_name(cert, name);
-  X509_set_pubkey(cert, key);
-  if (X509_sign(cert, key, EVP_sha256()) <= 0 || SSL_CTX_use_certificate(ctx, cert) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx, key) != 1) {
-    Die("TLS certificate");
-  }
-  X509_free(cert);
-  EVP_PKEY_free(key);
-}
-
 double TlsHandshakeServerMicros(int n) {
   SSL_CTX* server_ctx = SSL_CTX_new(TLS_server_method());
   SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
@@ -210,17 +191,8 @@ double TlsHandshakeServerMicros(int n) {
 }
 
 double SqliteCommitMicros(int n) {
-  char dir[] = "/tmp/custos-acme-floor.XXXXXX";
-  if (mkdtemp(dir) == nullptr) Die("mkdtemp");
-  std::string path = std::string(dir) + "/floor.db";
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK ||
-      sqlite3_exec(db,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                   "CREATE TABLE t (id TEXT PRIMARY KEY, body BLOB NOT NULL)",
-                   nullptr, nullptr, nullptr) != SQLITE_OK) {
-    Die("SQLite setup");
-  }
+  custos_bench::TempWalDb temp;
+  sqlite3* db = temp.db();
   sqlite3_stmt* begin = nullptr;
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* commit = nullptr;
@@ -246,26 +218,9 @@ double SqliteCommitMicros(int n) {
   sqlite3_finalize(begin);
   sqlite3_finalize(insert);
   sqlite3_finalize(commit);
-  sqlite3_close(db);
-  for (const char* suffix : {"", "-wal", "-shm"}) unlink((path + suffix).c_str());
-  rmdir(dir);
   return us;
 }
 
-// A listening TCP socket on 127.0.0.1 (any port); returns its fd and sets *port.
-int Listen(int* port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(fd, 64) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    Die("listen");
-  }
-  *port = ntohs(addr.sin_port);
-  return fd;
-}
 
 int Connect(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -332,19 +287,7 @@ double Http01FetchMicros(int n) {
   int port = 0;
   int listener = Listen(&port);
   const int total = n + n / 20 + 1;
-  std::thread server([&] {
-    static constexpr char kAnswer[] =
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 87\r\n"
-        "Connection: close\r\n\r\n"
-        "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
-    char buf[1024];
-    for (int i = 0; i < total; ++i) {
-      int fd = accept(listener, nullptr, nullptr);
-      if (fd < 0 || recv(fd, buf, sizeof(buf), 0) <= 0) Die("http-01 server");
-      send(fd, kAnswer, sizeof(kAnswer) - 1, 0);
-      close(fd);
-    }
-  });
+  std::thread server = custos_bench::ServeHttp01(listener, total);
   static constexpr char kGet[] =
       "GET /.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0 HTTP/1.1\r\n"
       "Host: d1.custos.test\r\nUser-Agent: custos-acme-validator\r\nAccept: */*\r\n\r\n";
@@ -368,13 +311,7 @@ double Http01FetchMicros(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double scale = 1;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--scale") == 0) scale = std::atof(argv[i + 1]);
-  }
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--cold") == 0) custos_bench::SetCold(true);
-  }
+  double scale = custos_bench::ParseArgs(argc, argv);
   auto n = [&](int base) { return custos_bench::Iterations(base, scale); };
   std::printf("es256_verify_us: %.1f\n", Es256VerifyMicros(n(3000)));
   std::printf("rsa2048_sign_us: %.1f\n", Rsa2048SignMicros(n(600)));

@@ -22,14 +22,11 @@
 //   acme_stack_bench [--scale X] [--cold]   X multiplies every iteration count (default 1);
 //                                           --cold prices each operation with cold caches
 //                                           (cpu_timing.h)
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sqlite3.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +42,7 @@
 #include <thread>
 
 #include "cpu_timing.h"
+#include "fixtures.h"
 
 namespace {
 
@@ -53,12 +51,10 @@ using custos_bench::EvictCaches;
 using custos_bench::MicrosPerOp;
 using custos_bench::ThreadCpuSeconds;
 
-
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "acme_stack_bench: %s failed\n", what);
   std::exit(1);
 }
-
 
 // A lego-like JWS body: protected header (kid form), payload and an ES256 signature, ~700 bytes.
 std::string JwsBody() {
@@ -78,21 +74,7 @@ double TlsRecordsMicros(int n) {
   SSL_CTX* server_ctx = SSL_CTX_new(TLS_server_method());
   SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
   if (server_ctx == nullptr || client_ctx == nullptr) Die("SSL_CTX");
-  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-  X509* cert = X509_new();
-  if (key == nullptr || cert == nullptr) Die("certificate");
-  X509_set_version(cert, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-  X509_set_pubkey(cert, key);
-  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-  X509_set_issuer_name(cert, X509_get_subject_name(cert));
-  if (X509_sign(cert, key, EVP_sha256()) <= 0 || SSL_CTX_use_certificate(server_ctx, cert) != 1 ||
-      SSL_CTX_use_PrivateKey(server_ctx, key) != 1) {
-    Die("server certificate");
-  }
+  custos_bench::UseSelfSignedP256(server_ctx);
   SSL_CTX_set_num_tickets(server_ctx, 0);
   SSL_CTX_set_verify(client_ctx, SSL_VERIFY_NONE, nullptr);
   SSL* server = SSL_new(server_ctx);
@@ -142,8 +124,6 @@ double TlsRecordsMicros(int n) {
   SSL_free(server);
   SSL_CTX_free(client_ctx);
   SSL_CTX_free(server_ctx);
-  X509_free(cert);
-  EVP_PKEY_free(key);
   return server_cpu * 1e6 / n;
 }
 
@@ -218,17 +198,8 @@ double JsonJwsMicros(int n) {
 }
 
 double SqliteReadTxMicros(int n) {
-  char dir[] = "/tmp/custos-acme-stack.XXXXXX";
-  if (mkdtemp(dir) == nullptr) Die("mkdtemp");
-  std::string path = std::string(dir) + "/stack.db";
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK ||
-      sqlite3_exec(db,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                   "CREATE TABLE t (id TEXT PRIMARY KEY, body BLOB NOT NULL)",
-                   nullptr, nullptr, nullptr) != SQLITE_OK) {
-    Die("SQLite setup");
-  }
+  custos_bench::TempWalDb temp;
+  sqlite3* db = temp.db();
   sqlite3_stmt* insert = nullptr;
   sqlite3_prepare_v2(db, "INSERT INTO t (id, body) VALUES (?, ?)", -1, &insert, nullptr);
   if (insert == nullptr) Die("SQLite prepare");
@@ -265,9 +236,6 @@ double SqliteReadTxMicros(int n) {
   sqlite3_finalize(begin);
   sqlite3_finalize(select);
   sqlite3_finalize(commit);
-  sqlite3_close(db);
-  for (const char* suffix : {"", "-wal", "-shm"}) unlink((path + suffix).c_str());
-  rmdir(dir);
   if (sink == 0) Die("SQLite");
   return us;
 }
@@ -278,31 +246,10 @@ size_t Collect(char* data, size_t size, size_t count, void* out) {
 }
 
 double CurlFetchMicros(int n) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(listener, 64) != 0 ||
-      getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    Die("listen");
-  }
-  const int port = ntohs(addr.sin_port);
+  int port = 0;
+  int listener = custos_bench::Listen(&port);
   const int total = n + n / 20 + 1;
-  std::thread server([&] {
-    static constexpr char kAnswer[] =
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 87\r\n"
-        "Connection: close\r\n\r\n"
-        "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
-    char buf[1024];
-    for (int i = 0; i < total; ++i) {
-      int fd = accept(listener, nullptr, nullptr);
-      if (fd < 0 || recv(fd, buf, sizeof(buf), 0) <= 0) Die("http-01 server");
-      send(fd, kAnswer, sizeof(kAnswer) - 1, 0);
-      close(fd);
-    }
-  });
+  std::thread server = custos_bench::ServeHttp01(listener, total);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   CURL* curl = curl_easy_init();
   if (curl == nullptr) Die("curl_easy_init");
@@ -329,7 +276,9 @@ double CurlFetchMicros(int n) {
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
     body.clear();
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    if (curl_easy_perform(curl) != CURLE_OK || body.size() != 87) Die("curl fetch");
+    if (curl_easy_perform(curl) != CURLE_OK || body.size() != custos_bench::kKeyAuthorizationSize) {
+      Die("curl fetch");
+    }
     if (i >= total - n) cpu += ThreadCpuSeconds() - t0;
   }
   server.join();
@@ -342,13 +291,7 @@ double CurlFetchMicros(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double scale = 1;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--scale") == 0) scale = std::atof(argv[i + 1]);
-  }
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--cold") == 0) custos_bench::SetCold(true);
-  }
+  double scale = custos_bench::ParseArgs(argc, argv);
   auto n = [&](int base) { return custos_bench::Iterations(base, scale); };
   std::printf("tls_records_server_us: %.1f\n", TlsRecordsMicros(n(20000)));
   std::printf("beast_http_us: %.1f\n", BeastHttpMicros(n(20000)));

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -47,6 +49,17 @@ inline int Iterations(int base, double scale) {
   int n = static_cast<int>(base * scale);
   if (Cold()) n /= 10;
   return std::max(30, n);
+}
+
+// The benches' command line, [--scale X] [--cold]: sets cold mode and returns X (default 1), which
+// multiplies every iteration count.
+inline double ParseArgs(int argc, char** argv) {
+  double scale = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--cold") == 0) SetCold(true);
+    if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) scale = std::atof(argv[++i]);
+  }
+  return scale;
 }
 
 // Microseconds of this thread's CPU per call of `op`, call by call, after a warm-up of n/20 calls.
