@@ -39,6 +39,7 @@ namespace {
 
 constexpr size_t kMaxIdentifiers = 100;
 constexpr size_t kMaxKnownAccounts = 10000;
+constexpr int64_t kMaxResumedValidations = 10000;
 constexpr int64_t kMaxOrdersListed = 1000;
 
 AcmeReply JsonReply(int status, const Json& body) {
@@ -112,9 +113,14 @@ StatusOr<std::unique_ptr<AcmeService>> AcmeService::Create(Options options, Auth
   vopts.extra_roots_pem = options.extra_attestation_roots_pem;
   ASSIGN_OR_RETURN(auto verifier, attest::AttestationVerifier::Create(std::move(vopts)));
   if (!fetcher) fetcher = NewCurlHttp01Fetcher(options.http01_target);
-  return std::unique_ptr<AcmeService>(new AcmeService(std::move(options), authority, storage,
-                                                      clock, random, std::move(fetcher),
-                                                      std::move(verifier)));
+  std::unique_ptr<AcmeService> service(new AcmeService(std::move(options), authority, storage,
+                                                       clock, random, std::move(fetcher),
+                                                       std::move(verifier)));
+  Status resumed = service->ResumeValidations();
+  if (!resumed.ok()) {
+    spdlog::warn("acme: resuming the http-01 validations in processing: {}", resumed.message());
+  }
+  return service;
 }
 
 AcmeService::AcmeService(Options options, Authority* authority, Storage* storage, Clock* clock,
@@ -872,6 +878,37 @@ void AcmeService::WorkerLoop() {
   }
 }
 
+Status AcmeService::ResumeValidations() {
+  std::vector<Http01Job> jobs;
+  RETURN_IF_ERROR(storage_->Transact(
+      [&](Stores& s) -> Status {
+        jobs.clear();
+        ASSIGN_OR_RETURN(auto challenges,
+                         s.acme().ListChallengesWithStatus("processing", kMaxResumedValidations));
+        for (auto& challenge : challenges) {
+          if (challenge.type != "http-01") continue;
+          auto authz = s.acme().GetAuthz(challenge.authz_id);
+          auto account = authz.ok() ? s.acme().GetAccount(authz->account_id)
+                                    : StatusOr<AcmeAccountRecord>(authz.status());
+          if (!account.ok()) {
+            if (account.status().code() == StatusCode::kNotFound) continue;  // nothing to record
+            return account.status();
+          }
+          std::string key_authorization = challenge.token + "." + account->key_thumbprint;
+          jobs.push_back(Http01Job{std::move(challenge), *std::move(authz),
+                                   std::move(key_authorization)});
+        }
+        return OkStatus();
+      },
+      TxMode::kReadOnly));
+  if (jobs.empty()) return OkStatus();
+  spdlog::info("acme: resuming {} http-01 validation(s) left in processing", jobs.size());
+  std::lock_guard<std::mutex> lock(work_mu_);
+  for (auto& job : jobs) work_.push_back(std::move(job));
+  work_cv_.notify_all();
+  return OkStatus();
+}
+
 void AcmeService::WaitForValidations() {
   std::unique_lock<std::mutex> lock(work_mu_);
   idle_cv_.wait(lock, [&] { return stopping_ || (work_.empty() && busy_ == 0); });
@@ -901,6 +938,8 @@ void AcmeService::ValidateHttp01(const Http01Job& job) {
   }
   Time now = clock_->Now();
   Status st = storage_->Transact([&](Stores& s) -> Status {
+    ASSIGN_OR_RETURN(AcmeChallengeRecord current, s.acme().GetChallenge(challenge.id));
+    if (current.status != "processing") return OkStatus();  // judged elsewhere meanwhile
     if (!verdict.ok()) return RecordFailure(s, challenge, authz, verdict);
     RETURN_IF_ERROR(s.acme().UpdateChallenge(challenge.id, "valid", now, ""));
     RETURN_IF_ERROR(s.acme().UpdateAuthz(authz.id, "valid", ""));

@@ -176,8 +176,12 @@ class AcmeService {
     AcmeAuthzRecord authz;
     std::string key_authorization;  // token "." account key thumbprint
   };
-  // http-01 on a worker thread.
+  // http-01 on a worker thread. The result is recorded only while the challenge is still
+  // processing (another process may have judged it already).
   void ValidateHttp01(const Http01Job& job);
+  // Queues the http-01 validations left in processing by a stopped process (the queue is in
+  // memory), at start.
+  Status ResumeValidations();
   // Marks the challenge and its authorization invalid with `problem`, and the order.
   Status RecordFailure(Stores& stores, const AcmeChallengeRecord& challenge,
                        const AcmeAuthzRecord& authz, const Status& problem);

@@ -405,6 +405,33 @@ TEST_F(AcmeServiceTest, AccountChangesByAnotherServerAreSeen) {
   EXPECT_EQ(OrderCount(), orders + 1);
 }
 
+TEST_F(AcmeServiceTest, ValidationsLeftInProcessingResumeAtStart) {
+  auto order = client_->Post("/acme/new-order", R"({"identifiers":[{"type":"dns","value":"a.test"}]})");
+  ASSERT_EQ(order.status, 201) << order.body;
+  std::string order_path = client_->PathOf(order.location);
+  auto authz = client_->Post(client_->PathOf(order.json["authorizations"][0].get<std::string>()), "");
+  ASSERT_EQ(authz.status, 200);
+  const Json& ch = authz.json["challenges"][0];
+  std::string url = ch["url"];
+  std::string challenge_id = url.substr(url.rfind('/') + 1);
+  std::string token = ch["token"];
+  served_["a.test/" + token] = token + "." + *JwkThumbprint(*JwkFromKey(account_key_.get()));
+  // A process accepted the answer and stopped before validating: its queue was in memory.
+  ASSERT_TRUE(storage_->Transact([&](Stores& s) {
+                        return s.acme().UpdateChallenge(challenge_id, "processing", std::nullopt, "");
+                      }).ok());
+  EXPECT_EQ(client_->Post(order_path, "").json["status"], "pending");
+
+  // The next process to start validates it.
+  auto next = AcmeService::Create(options_, authority_.get(), storage_.get(), &clock_,
+                                  Random::Secure(), std::make_unique<MapFetcher>(&served_));
+  ASSERT_TRUE(next.ok()) << next.status();
+  (*next)->WaitForValidations();
+  auto challenge = client_->Post(client_->PathOf(url), "");
+  EXPECT_EQ(challenge.json["status"], "valid") << challenge.body;
+  EXPECT_EQ(client_->Post(order_path, "").json["status"], "ready");
+}
+
 TEST_F(AcmeServiceTest, DeviceAttestFullFlow) {
   auto client_identifier = service_->NewClientIdentifier("C02FAKE0001");
   ASSERT_TRUE(client_identifier.ok()) << client_identifier.status();

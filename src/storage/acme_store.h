@@ -117,6 +117,10 @@ class AcmeStore {
                                  std::string_view error_json) = 0;
   // The authorization's challenges in insertion order.
   virtual StatusOr<std::vector<AcmeChallengeRecord>> ListChallenges(std::string_view authz_id) = 0;
+  // Challenges with `status`, oldest first, at most `limit` (indexed: start-up looks for the
+  // "processing" ones a stopped process left).
+  virtual StatusOr<std::vector<AcmeChallengeRecord>> ListChallengesWithStatus(
+      std::string_view status, int64_t limit) = 0;
 
   virtual Status InsertClientIdentifier(const AcmeClientIdentifierRecord& c) = 0;  // ALREADY_EXISTS
   virtual StatusOr<AcmeClientIdentifierRecord> GetClientIdentifier(std::string_view sha256) = 0;

@@ -122,6 +122,26 @@ TEST_P(AcmeStoreTest, OrdersAuthzsChallenges) {
     EXPECT_TRUE(c.validated_at.has_value());
     ASSIGN_OR_RETURN(auto cs, s.ListChallenges("z1"));
     EXPECT_EQ(cs.size(), 1u);
+    // By status, oldest first, limited.
+    for (const char* id : {"c2", "c3", "c4"}) {
+      AcmeChallengeRecord more;
+      more.id = id;
+      more.authz_id = "z1";
+      more.type = "http-01";
+      more.token = std::string("tok-") + id;
+      RETURN_IF_ERROR(s.InsertChallenge(more));
+      RETURN_IF_ERROR(s.UpdateChallenge(id, "processing", std::nullopt, ""));
+    }
+    ASSIGN_OR_RETURN(auto processing, s.ListChallengesWithStatus("processing", 2));
+    EXPECT_EQ(processing.size(), 2u);
+    if (processing.size() == 2) {
+      EXPECT_EQ(processing[0].id, "c2");
+      EXPECT_EQ(processing[1].id, "c3");
+    }
+    ASSIGN_OR_RETURN(auto valid, s.ListChallengesWithStatus("valid", 10));
+    EXPECT_EQ(valid.size(), 1u);
+    ASSIGN_OR_RETURN(auto none, s.ListChallengesWithStatus("pending", 10));
+    EXPECT_TRUE(none.empty());
     return OkStatus();
   });
   EXPECT_TRUE(st.ok()) << st;

@@ -414,6 +414,9 @@ CREATE TABLE ota_sessions (
 );
 CREATE INDEX ota_sessions_expires_at ON ota_sessions (expires_at);
 )sql"},
+    {11, "acme_challenges_status", R"sql(
+CREATE INDEX acme_challenges_status ON acme_challenges (status);
+)sql"},
 };
 
 // Any constant will do; it only has to be the same in every custos process.

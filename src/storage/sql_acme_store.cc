@@ -208,6 +208,14 @@ class SqlAcmeStore : public AcmeStore {
         {sql::Text(authz_id)}, ChallengeFromRow);
   }
 
+  StatusOr<std::vector<AcmeChallengeRecord>> ListChallengesWithStatus(std::string_view status,
+                                                                      int64_t limit) override {
+    return GetMany<AcmeChallengeRecord>(
+        "SELECT " + std::string(kChallengeColumns) +
+            " FROM acme_challenges WHERE status = $1 ORDER BY seq LIMIT $2",
+        {sql::Text(status), sql::Int(limit)}, ChallengeFromRow);
+  }
+
   Status InsertClientIdentifier(const AcmeClientIdentifierRecord& c) override {
     return Insert("acme_client_identifiers", kClientIdColumns, 6,
                   {sql::Text(c.identifier_sha256), sql::Text(c.bound_to),
