@@ -42,6 +42,11 @@ constexpr size_t kMaxKnownAccounts = 10000;
 constexpr int64_t kMaxResumedValidations = 10000;
 constexpr int64_t kMaxOrdersListed = 1000;
 
+// RFC 8555 section 8.1: what an http-01 challenge must serve.
+std::string KeyAuthorization(std::string_view token, std::string_view thumbprint) {
+  return std::string(token) + "." + std::string(thumbprint);
+}
+
 AcmeReply JsonReply(int status, const Json& body) {
   AcmeReply r;
   r.status = status;
@@ -742,7 +747,7 @@ StatusOr<AcmeReply> AcmeService::Challenge(Context& ctx, std::string_view id) {
     return r;
   };
   if (queued) {
-    Http01Job job{challenge, authz, challenge.token + "." + ctx.account->key_thumbprint};
+    Http01Job job{challenge, authz, KeyAuthorization(challenge.token, ctx.account->key_thumbprint)};
     std::lock_guard<std::mutex> lock(work_mu_);
     work_.push_back(std::move(job));
     work_cv_.notify_one();
@@ -894,7 +899,7 @@ Status AcmeService::ResumeValidations() {
             if (account.status().code() == StatusCode::kNotFound) continue;  // nothing to record
             return account.status();
           }
-          std::string key_authorization = challenge.token + "." + account->key_thumbprint;
+          std::string key_authorization = KeyAuthorization(challenge.token, account->key_thumbprint);
           jobs.push_back(Http01Job{std::move(challenge), *std::move(authz),
                                    std::move(key_authorization)});
         }
